@@ -1,0 +1,63 @@
+"""Every exception facecore raises on purpose, in one module.
+
+Each carries a message meant for the person at the keyboard: it names the file or
+setting at fault and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class FacecoreError(Exception):
+    """Base class: a problem facecore understood and can explain."""
+
+
+class ImageError(FacecoreError):
+    """An input file is not an image facecore can use (corrupt, truncated, empty, wrong type)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image or file passes a size limit (pixels or bytes)."""
+
+
+class UnsafeArchiveError(FacecoreError):
+    """A zip archive is refused as a whole (too many entries, too large, not a zip)."""
+
+
+class ArchiveEntryError(FacecoreError):
+    """One entry of an archive is refused (escapes its folder, symlink, nested zip, duplicate)."""
+
+
+class DatasetError(FacecoreError):
+    """A dataset is missing, malformed, or an import cannot produce a usable dataset."""
+
+
+class DatasetExistsError(DatasetError):
+    """A dataset of that name exists and the caller asked neither to append nor to replace."""
+
+
+class SplitError(DatasetError):
+    """The images cannot be split into train/val/test as asked (e.g. a class is too small)."""
+
+
+class DetectorError(FacecoreError):
+    """A face detector cannot be built (unknown name, missing model file, broken OpenCV)."""
+
+
+class WeightsUnavailableError(FacecoreError):
+    """Pretrained weights are not on this machine and cannot be downloaded."""
+
+
+class CheckpointError(FacecoreError):
+    """A checkpoint is missing, corrupt, foreign, or does not fit the model asked for."""
+
+
+class DownloadError(FacecoreError):
+    """A file could not be downloaded (offline, refused, or failed its checksum)."""
+
+
+class ReadOnlyModeError(FacecoreError):
+    """The action is refused because facecore runs in presentation (read-only) mode."""
+
+
+class JobError(FacecoreError):
+    """A background job cannot be started, found or stopped."""

@@ -1,0 +1,146 @@
+"""Where facecore keeps its files: ``FACECORE_HOME`` and the atomic-write helpers.
+
+Layout under the workspace root (default: the current directory)::
+
+    datasets/<name>/   imported face datasets (crops, manifest.csv, dataset.json)
+    models/<run>/      trained runs (checkpoints, metrics.csv, config)
+    detectors/         detector model files (YuNet .onnx)
+    downloads/         raw downloads (LFW via scikit-learn)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock
+
+from facecore.errors import DatasetError
+
+_NAME_BAD = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+
+
+def home() -> Path:
+    """The workspace root: ``$FACECORE_HOME`` or the current directory."""
+    return Path(os.environ.get("FACECORE_HOME") or os.getcwd()).resolve()
+
+
+def datasets_dir() -> Path:
+    return home() / "datasets"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def detectors_dir() -> Path:
+    return home() / "detectors"
+
+
+def downloads_dir() -> Path:
+    return home() / "downloads"
+
+
+def safe_name(name: str, *, what: str = "name") -> str:
+    """Return ``name`` as a portable file or folder name, or raise if nothing usable is left.
+
+    Unicode letters and spaces are kept (NFC-normalised); characters that are invalid on
+    Windows, macOS or Linux become ``_``; leading/trailing dots and spaces are stripped.
+    """
+    cleaned = unicodedata.normalize("NFC", name)
+    cleaned = _NAME_BAD.sub("_", cleaned).strip(" .")
+    if cleaned.upper().split(".")[0] in _WINDOWS_RESERVED:
+        cleaned = f"_{cleaned}"
+    if not cleaned or set(cleaned) == {"_"}:
+        raise DatasetError(f"The {what} {name!r} has no usable characters; use letters or digits.")
+    return cleaned[:120]
+
+
+def dataset_path(name: str) -> Path:
+    return datasets_dir() / safe_name(name, what="dataset name")
+
+
+@contextlib.contextmanager
+def dataset_lock(name: str, timeout: float = 600.0) -> Iterator[None]:
+    """Serialise writers of one dataset across processes (imports, appends, edits)."""
+    root = datasets_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(root / f".{safe_name(name, what='dataset name')}.lock"), timeout=timeout)
+    with lock:
+        yield
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh hidden folder beside ``final`` to build it in before :func:`swap_in`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    path = final.parent / f".staging-{final.name}-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
+def swap_in(staged: Path, final: Path) -> None:
+    """Put the folder ``staged`` at ``final``, replacing what was there, as atomically as POSIX allows.
+
+    The old folder is first renamed aside (``.old-<name>-*``), the new one renamed in, then the
+    old one removed. If the process dies between the two renames, :func:`recover` puts the old
+    folder back, so a reader never finds a half-written folder under ``final``.
+    """
+    old = None
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(final, old)
+    try:
+        os.rename(staged, final)
+    except BaseException:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(final: Path) -> None:
+    """Undo what an interrupted :func:`swap_in` or build of ``final`` left beside it.
+
+    A ``.old-<name>-*`` folder is restored when ``<name>`` is missing, else removed; staging
+    folders of ``<name>`` are removed. Call it while holding the writer's lock for ``final``.
+    """
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    for old in sorted(parent.glob(f".old-{final.name}-*")):
+        if not final.exists():
+            os.rename(old, final)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for staged in parent.glob(f".staging-{final.name}-*"):
+        shutil.rmtree(staged, ignore_errors=True)
