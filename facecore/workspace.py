@@ -144,3 +144,11 @@ def recover(final: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for staged in parent.glob(f".staging-{final.name}-*"):
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """Hard-link ``src`` to ``dst`` (cheap, and safe since stored files are never rewritten), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

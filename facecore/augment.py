@@ -1,0 +1,104 @@
+"""The study's offline augmentation: K augmented copies of each training image, as a new dataset.
+
+Validation and test images are copied unchanged (never augmented), with the same split, so a
+model trained on the augmented dataset is compared on exactly the same held-out images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facecore import workspace
+from facecore.dataset import ManifestRow, ProgressFn, load_dataset, write_manifest
+from facecore.errors import DatasetError, DatasetExistsError
+from facecore.images import encode_jpeg
+from facecore.transforms import AugmentConfig, augment_image, is_deterministic
+
+
+def augment_dataset(
+    name: str,
+    *,
+    copies: int,
+    out: str,
+    aug: AugmentConfig | None = None,
+    seed: int = 0,
+    replace: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Write dataset ``out``: all of ``name`` plus ``copies`` augmented versions of each train image."""
+    if copies < 1:
+        raise DatasetError(f"--copies must be at least 1, got {copies}.")
+    aug = aug or AugmentConfig()
+    if is_deterministic(aug):
+        raise DatasetError("Every augmentation is switched off: the copies would equal the originals.")
+    src = load_dataset(name)
+    final = workspace.dataset_path(out)
+    if final.resolve() == src.path.resolve():
+        raise DatasetError("The augmented dataset needs a new name (--out), not the source's.")
+    with workspace.dataset_lock(final.name):
+        workspace.recover(final)
+        if final.exists() and not replace:
+            raise DatasetExistsError(f"A dataset named {final.name!r} already exists; pass --replace.")
+        staged = workspace.staging_dir(final)
+        try:
+            rows, report = _write(src.path, src.stored, staged, copies, aug, seed, progress)
+            write_manifest(staged / "manifest.csv", rows)
+            meta = dict(src.meta)
+            meta.update(
+                name=final.name,
+                augmented_from=src.name,
+                augment={"copies": copies, "seed": seed, **aug.to_dict()},
+                images=len(rows),
+                updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            )
+            workspace.atomic_write_text(staged / "dataset.json", json.dumps(meta, indent=2, ensure_ascii=False))
+            workspace.swap_in(staged, final)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+    return {"dataset": final.name, **report}
+
+
+def _write(
+    root: Path,
+    stored: list[ManifestRow],
+    staged: Path,
+    copies: int,
+    aug: AugmentConfig,
+    seed: int,
+    progress: ProgressFn | None,
+) -> tuple[list[ManifestRow], dict]:
+    rows: list[ManifestRow] = []
+    train = [r for r in stored if r.split == "train"]
+    for r in stored:
+        (staged / r.file).parent.mkdir(parents=True, exist_ok=True)
+        workspace.link_or_copy(root / r.file, staged / r.file)
+        rows.append(dataclasses.replace(r))
+    for i, r in enumerate(train):
+        if progress:
+            progress(i, len(train), r.file)
+        with Image.open(root / r.file) as im:
+            img = im.convert("RGB")
+        for k in range(copies):
+            out = augment_image(img, aug, size=img.width, seed=seed * 1_000_003 + i * 1000 + k)
+            data = encode_jpeg(np.asarray(out))
+            rel = Path(r.file).with_name(f"{Path(r.file).stem}_aug{k + 1}.jpg").as_posix()
+            (staged / rel).write_bytes(data)
+            rows.append(
+                ManifestRow(
+                    file=rel, class_name=r.class_name, split="train", source=r.file,
+                    sha256=hashlib.sha256(data).hexdigest(), status="augmented",
+                    message=f"augmented copy {k + 1} of {r.file}",
+                )
+            )
+    if progress:
+        progress(len(train), len(train), "done")
+    return rows, {"train_images": len(train), "augmented": len(train) * copies, "images": len(rows)}

@@ -1,0 +1,335 @@
+"""The ``python -m facecore`` command line: one subcommand per thing the dashboard does.
+
+Each handler parses nothing itself: argparse builds the arguments, the handler calls the
+library and prints. A :class:`~facecore.errors.FacecoreError` becomes a one-line message and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from facecore.errors import FacecoreError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _progress(prefix: str) -> Callable[[int, int, str], None]:
+    """A progress printer for stderr: ``prefix  i/n  message``, one updating line on a tty."""
+    tty = sys.stderr.isatty()
+    last = [-1.0]
+
+    def show(done: int, total: int, message: str) -> None:
+        import time
+
+        now = time.monotonic()
+        if tty or done == total or now - last[0] > 2:
+            last[0] = now
+            end = "\r" if tty and done < total else "\n"
+            frac = f"{done}/{total}" if total else ""
+            if total > 1_000_000:
+                frac = f"{done / 2**20:.0f}/{total / 2**20:.0f} MB"
+            print(f"{prefix} {frac} {message[:60]:<60}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+# --- dataset ---------------------------------------------------------------------------------
+
+
+def _import_kwargs(args: argparse.Namespace) -> dict:
+    mode = "append" if args.append else "replace" if args.replace else "create"
+    return {
+        "mode": mode,
+        "detector": args.detector,
+        "no_face": "centre_crop" if args.centre_crop else "report",
+        "seed": args.seed,
+        "ratios": tuple(args.split),
+        "progress": None if args.json else _progress("import"),
+    }
+
+
+def cmd_dataset_import(args: argparse.Namespace) -> int:
+    from facecore.dataset import import_dataset
+
+    report = import_dataset(args.src, args.name, **_import_kwargs(args))
+    _print_json(report.to_dict()) if args.json else print(report)
+    return 0
+
+
+def cmd_dataset_sample(args: argparse.Namespace) -> int:
+    from facecore.dataset import import_dataset
+    from facecore.sample import fetch_lfw, select_people
+
+    source = Path(args.source) if args.source else fetch_lfw(progress=_progress("LFW"))
+    listing = select_people(
+        source,
+        people=args.people,
+        min_images=args.min_images,
+        unknown=args.unknown,
+        max_per_person=args.max_per_person,
+        seed=args.seed,
+    )
+    report = import_dataset(listing, args.name, source_label=str(source), **_import_kwargs(args))
+    _print_json(report.to_dict()) if args.json else print(report)
+    return 0
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> int:
+    from facecore.dataset import list_datasets, load_dataset
+
+    rows = [load_dataset(n).summary() for n in list_datasets()]
+    if args.json:
+        _print_json(rows)
+    elif not rows:
+        print("No datasets yet. Import one: python -m facecore dataset import SRC --name NAME")
+    for r in [] if args.json else rows:
+        s = r["split"]
+        print(
+            f"{r['name']:<24}{len(r['classes']):>4} classes {r['images']:>6} images  "
+            f"train/val/test {s['train']}/{s['val']}/{s['test']}"
+        )
+    return 0
+
+
+def cmd_dataset_info(args: argparse.Namespace) -> int:
+    from facecore.dataset import load_dataset
+
+    ds = load_dataset(args.name)
+    summary = ds.summary()
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"Dataset {ds.name!r} at {ds.path}")
+    print(f"{'class':<28}{'train':>7}{'val':>6}{'test':>6}{'unsplit':>9}")
+    for cls, c in summary["per_class"].items():
+        print(f"{cls[:27]:<28}{c['train']:>7}{c['val']:>6}{c['test']:>6}{c['unsplit']:>9}")
+    print(f"images: {summary['images']}, no face found: {summary['no_face']}")
+    for msg in ds.split_messages():
+        print(f"warning: {msg}")
+    return 0
+
+
+def cmd_dataset_delete(args: argparse.Namespace) -> int:
+    from facecore.dataset import delete_dataset
+
+    if not args.yes:
+        print(f"Refusing to delete {args.name!r} without --yes.", file=sys.stderr)
+        return 2
+    delete_dataset(args.name)
+    print(f"Deleted dataset {args.name!r}.")
+    return 0
+
+
+def cmd_dataset_augment(args: argparse.Namespace) -> int:
+    from facecore.augment import augment_dataset
+    from facecore.transforms import AugmentConfig
+
+    aug = AugmentConfig(
+        rotation=0 if args.no_rotation else args.rotation,
+        random_resized_crop=not args.no_crop,
+        gaussian_noise_sigma=0 if args.no_noise else args.noise,
+        hflip=not args.no_flip,
+        color_jitter=not args.no_color,
+        translate=0 if args.no_translate else args.translate,
+    )
+    out = args.out or f"{args.name}-aug{args.copies}"
+    report = augment_dataset(
+        args.name, copies=args.copies, out=out, aug=aug, seed=args.seed, replace=args.replace,
+        progress=None if args.json else _progress("augment"),
+    )
+    _print_json(report) if args.json else print(
+        f"Wrote dataset {out!r}: {report['augmented']} augmented copies of {report['train_images']} "
+        f"training images ({args.copies} each); validation and test images copied unchanged."
+    )
+    return 0
+
+
+# --- detection, models, weights ----------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from facecore.detect import create_detector
+    from facecore.images import load_rgb
+
+    det = create_detector(args.detector)
+    faces = det.detect(load_rgb(args.image))
+    if args.json:
+        _print_json({"detector": det.name, "faces": [f.to_dict() for f in faces]})
+    else:
+        print(f"{len(faces)} face(s) found by {det.name}")
+        for f in faces:
+            print(f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} score={f.score:.3f} angle={f.angle:g}")
+    return 0
+
+
+def cmd_detectors_download(args: argparse.Namespace) -> int:
+    from facecore.detect import YUNET_URL, download_yunet
+
+    path = download_yunet(url=args.url or YUNET_URL, progress=lambda d, t: _progress("YuNet")(d, t, ""))
+    print(f"YuNet saved to {path}")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from facecore.models import get_model_spec, list_models
+
+    specs = [get_model_spec(n) for n in list_models()]
+    rows = [
+        {
+            "name": s.name,
+            "description": s.description,
+            "input_size": s.input_size,
+            "mean": list(s.mean),
+            "std": list(s.std),
+            "pretrained": s.pretrained,
+        }
+        for s in specs
+    ]
+    if args.json:
+        _print_json(rows)
+    for r in [] if args.json else rows:
+        print(f"{r['name']:<22}{'ImageNet' if r['pretrained'] else 'scratch':<10}{r['description']}")
+    return 0
+
+
+def cmd_weights_status(args: argparse.Namespace) -> int:
+    from facecore.weights import weights_status
+
+    status = weights_status()
+    if args.json:
+        _print_json(status)
+    elif status["available"]:
+        print(f"ImageNet weights present: {status['path']}")
+    else:
+        print(
+            f"ImageNet weights missing: expected at {status['path']}\n"
+            f"Fetch them with: python -m facecore weights download   (from {status['url']})"
+        )
+    return 0
+
+
+def cmd_weights_download(args: argparse.Namespace) -> int:
+    from facecore.weights import download_weights
+
+    path = download_weights()
+    print(f"ImageNet weights saved to {path}")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def _add_import_options(p: argparse.ArgumentParser) -> None:
+    from facecore.splits import DEFAULT_RATIOS
+
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--append", action="store_true", help="add to an existing dataset (its split is kept)")
+    how.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
+    p.add_argument(
+        "--detector", default="auto", choices=["auto", "haar", "yunet", "none"],
+        help="face detector (auto: YuNet when its model file is present, else Haar with rotation)",
+    )
+    p.add_argument("--centre-crop", action="store_true", help="keep a centre crop when no face is found")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    p.add_argument(
+        "--split", type=float, nargs=3, default=[r * 100 for r in DEFAULT_RATIOS],
+        metavar=("TRAIN", "VAL", "TEST"), help="split percentages (default 70 15 15)",
+    )
+    p.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m facecore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ds = sub.add_parser("dataset", help="import, sample, inspect and augment face datasets")
+    dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = dsub.add_parser("import", help="import a folder or zip (one subfolder per person)")
+    p.add_argument("src", help="folder or .zip with one subfolder per class (Unknown: other people)")
+    p.add_argument("--name", required=True, help="dataset name")
+    _add_import_options(p)
+    p.set_defaults(func=cmd_dataset_import)
+
+    p = dsub.add_parser("sample", help="build a sample dataset from a people-folder tree such as LFW")
+    p.add_argument("--source", help="people-folder tree (default: download LFW with scikit-learn)")
+    p.add_argument("--name", default="lfw-sample", help="dataset name (default lfw-sample)")
+    p.add_argument("--people", type=int, default=7, help="the N people with the most images (default 7)")
+    p.add_argument("--min-images", type=int, default=0, help="only people with at least this many images")
+    p.add_argument("--unknown", type=int, default=100, help="Unknown images, one per other person (default 100)")
+    p.add_argument("--max-per-person", type=int, default=0, help="cap images per person (0: no cap)")
+    _add_import_options(p)
+    p.set_defaults(func=cmd_dataset_sample)
+
+    p = dsub.add_parser("list", help="list datasets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_list)
+    p = dsub.add_parser("info", help="per-class and per-split counts of a dataset")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_info)
+    p = dsub.add_parser("delete", help="delete a dataset")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.set_defaults(func=cmd_dataset_delete)
+
+    p = dsub.add_parser("augment", help="write K augmented copies of each training image to a new dataset")
+    p.add_argument("name")
+    p.add_argument("--copies", type=int, required=True, help="augmented copies per training image")
+    p.add_argument("--out", help="new dataset name (default NAME-augK)")
+    p.add_argument("--replace", action="store_true", help="replace the output dataset if it exists")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rotation", type=float, default=20.0, help="max rotation in degrees (default 20)")
+    p.add_argument("--noise", type=float, default=0.01, help="Gaussian noise sigma (default 0.01)")
+    p.add_argument("--translate", type=float, default=0.05, help="max shift as a fraction (default 0.05)")
+    for flag in ("rotation", "crop", "noise", "flip", "color", "translate"):
+        p.add_argument(f"--no-{flag}", action="store_true", help=f"switch off {flag}")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_augment)
+
+    p = sub.add_parser("detect", help="detect faces in one image")
+    p.add_argument("image")
+    p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet", "none"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_detect)
+
+    dets = sub.add_parser("detectors", help="detector model files")
+    dsub = dets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = dsub.add_parser("download", help="download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors")
+    p.add_argument("--url", help="download from this URL instead")
+    p.set_defaults(func=cmd_detectors_download)
+
+    models = sub.add_parser("models", help="the model registry")
+    msub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = msub.add_parser("list", help="list the models that can be trained")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models_list)
+
+    weights = sub.add_parser("weights", help="ImageNet weights for the pretrained model")
+    wsub = weights.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = wsub.add_parser("status", help="say whether the weights file is present, and where it goes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_weights_status)
+    p = wsub.add_parser("download", help="download the ImageNet weights ahead of time")
+    p.set_defaults(func=cmd_weights_download)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FacecoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,71 @@
+"""Shared pytest fixtures: the real offline assets and an isolated FACECORE_HOME."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+LFW = ASSETS / "lfw-deepfunneled"
+YUNET = ASSETS / "models" / "face_detection_yunet_2026may.onnx"
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """The offline real assets (``../shared/assets`` from the repo root).
+
+    Missing assets skip the test on a developer's machine, but fail it in CI (``CI=true``),
+    where they are always laid beside the clone.
+    """
+    if not ASSETS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real test assets not found at {ASSETS}")
+        pytest.skip(f"real test assets not found at {ASSETS}")
+    return ASSETS
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty workspace: FACECORE_HOME points at a fresh folder; no YuNet unless a test adds it."""
+    root = tmp_path / "home"
+    root.mkdir()
+    monkeypatch.setenv("FACECORE_HOME", str(root))
+    monkeypatch.delenv("FACECORE_YUNET", raising=False)
+    return root
+
+
+@pytest.fixture
+def yunet_home(home: Path, assets: Path) -> Path:
+    """A workspace whose detectors/ holds the real YuNet model (as after `detectors download`)."""
+    (home / "detectors").mkdir()
+    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    return home
+
+
+def make_people_tree(root: Path, people: dict[str, int], unknown: int = 0) -> Path:
+    """Copy real LFW faces into ``root/<person>/`` (``n`` images each) and ``root/Unknown``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for person, n in people.items():
+        files = sorted((LFW / person).glob("*.jpg"))[:n]
+        assert len(files) == n, f"{person} has only {len(files)} images in the assets"
+        (root / person).mkdir()
+        for f in files:
+            shutil.copy(f, root / person / f.name)
+    if unknown:
+        singles = sorted(p for p in LFW.iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) == 1)
+        (root / "Unknown").mkdir()
+        for p in singles[:unknown]:
+            f = next(p.glob("*.jpg"))
+            shutil.copy(f, root / "Unknown" / f.name)
+    return root
+
+
+@pytest.fixture
+def people_tree(tmp_path: Path, assets: Path) -> Path:
+    """Three real people with 8 images each and an Unknown class of 8 other people."""
+    return make_people_tree(
+        tmp_path / "src", {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}, unknown=8
+    )
