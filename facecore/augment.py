@@ -6,11 +6,11 @@ model trained on the augmented dataset is compared on exactly the same held-out 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
 import time
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,9 @@ def augment_dataset(
                 images=len(rows),
                 updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
             )
-            workspace.atomic_write_text(staged / "dataset.json", json.dumps(meta, indent=2, ensure_ascii=False))
+            workspace.atomic_write_text(
+                staged / "dataset.json", json.dumps(meta, indent=2, ensure_ascii=False)
+            )
             workspace.swap_in(staged, final)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
@@ -94,8 +96,12 @@ def _write(
             (staged / rel).write_bytes(data)
             rows.append(
                 ManifestRow(
-                    file=rel, class_name=r.class_name, split="train", source=r.file,
-                    sha256=hashlib.sha256(data).hexdigest(), status="augmented",
+                    file=rel,
+                    class_name=r.class_name,
+                    split="train",
+                    source=r.file,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    status="augmented",
                     message=f"augmented copy {k + 1} of {r.file}",
                 )
             )

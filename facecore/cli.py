@@ -143,7 +143,12 @@ def cmd_dataset_augment(args: argparse.Namespace) -> int:
     )
     out = args.out or f"{args.name}-aug{args.copies}"
     report = augment_dataset(
-        args.name, copies=args.copies, out=out, aug=aug, seed=args.seed, replace=args.replace,
+        args.name,
+        copies=args.copies,
+        out=out,
+        aug=aug,
+        seed=args.seed,
+        replace=args.replace,
         progress=None if args.json else _progress("augment"),
     )
     _print_json(report) if args.json else print(
@@ -167,7 +172,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     else:
         print(f"{len(faces)} face(s) found by {det.name}")
         for f in faces:
-            print(f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} score={f.score:.3f} angle={f.angle:g}")
+            print(
+                f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} "
+                f"score={f.score:.3f} angle={f.angle:g}"
+            )
     return 0
 
 
@@ -225,6 +233,138 @@ def cmd_weights_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- training and jobs -------------------------------------------------------------------------
+
+THREE = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
+
+
+def configs_from_args(args: argparse.Namespace) -> list:
+    """The TrainConfig of each model asked for: its own defaults, then the options given."""
+    from facecore.config import TrainConfig
+    from facecore.transforms import AugmentConfig
+
+    models = list(THREE) if args.model == ["all"] else args.model
+    configs = []
+    for name in models:
+        overrides = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "optimizer": args.optimizer,
+            "weight_decay": args.weight_decay,
+            "schedule": args.schedule,
+            "early_stopping": args.early_stopping,
+            "monitor": args.monitor,
+            "seed": args.seed,
+            "device": args.device,
+            "amp": args.amp,
+            "workers": args.workers,
+            "cache_features": args.cache_features,
+            "trainable_from": args.trainable_from if name.endswith("_pretrained") else None,
+            "run_name": f"{args.run_name}-{name}" if args.run_name and len(models) > 1 else args.run_name,
+            "group": args.group,
+        }
+        cfg = TrainConfig.for_model(name, args.dataset, **overrides)
+        if args.no_augment:
+            cfg.augment = AugmentConfig.none()
+        elif args.augment:
+            cfg.augment = AugmentConfig()
+        cfg.validate()
+        configs.append(cfg)
+    return configs
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from facecore import jobs, workspace
+    from facecore.train import CSVLogger, ProgressPrinter, Trainer, set_threads
+
+    configs = configs_from_args(args)
+    if args.background:
+        job_id = jobs.start_job(configs, group=args.group or "", resume_run=args.resume)
+        print(f"Started job {job_id}. Follow it: python -m facecore jobs show {job_id} --follow")
+        return 0
+    set_threads(args.threads)
+    summaries = []
+    for i, cfg in enumerate(configs):
+        run_dir = workspace.models_dir() / args.resume if args.resume and i == 0 else None
+        trainer = Trainer(cfg, run_dir=run_dir, callbacks=[CSVLogger(), ProgressPrinter()])
+        summaries.append(trainer.fit(resume=run_dir is not None))
+        print(f"saved {trainer.run_dir}")
+    if args.json:
+        _print_json(summaries)
+    return 0
+
+
+def _job_line(job: dict) -> str:
+    p = job.get("progress") or {}
+    where = ""
+    if job["status"] == "running" and p:
+        where = f" {p.get('model')} epoch {p.get('epoch')}/{p.get('epochs')}"
+        if p.get("batches"):
+            where += f" batch {p['batch']}/{p['batches']}"
+    models = ",".join(c["model"] for c in job["configs"])
+    return f"{job['id']}  {job['status']:<8} {models}{where}  {job.get('message') or ''}"
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from facecore.jobs import list_jobs
+
+    rows = list_jobs()
+    if args.json:
+        _print_json(rows)
+    elif not rows:
+        print("No jobs yet. Start one: python -m facecore train --dataset NAME --model all --background")
+    for job in [] if args.json else rows:
+        print(_job_line(job))
+    return 0
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    import time
+
+    from facecore.jobs import ACTIVE, read_job, read_log
+
+    shown = 0
+    while True:
+        job = read_job(args.id)
+        log = read_log(args.id, tail=100000).splitlines()
+        if args.json and not args.follow:
+            _print_json({**job, "log": "\n".join(log[-50:])})
+            return 0
+        for line in log[shown:]:
+            print(line)
+        shown = len(log)
+        if not args.follow or job["status"] not in ACTIVE:
+            print(_job_line(job))
+            return 0 if job["status"] != "failed" else 1
+        time.sleep(1.0)
+
+
+def cmd_jobs_stop(args: argparse.Namespace) -> int:
+    from facecore.jobs import stop_job, wait_job
+
+    stop_job(args.id)
+    job = wait_job(args.id, timeout=args.timeout)
+    print(_job_line(job))
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from facecore.jobs import run_job
+    from facecore.train import set_threads
+
+    set_threads()
+    return run_job(args.id)
+
+
+def cmd_jobs_delete(args: argparse.Namespace) -> int:
+    from facecore.jobs import delete_job
+
+    delete_job(args.id)
+    print(f"Deleted job {args.id}.")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -235,14 +375,20 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
     how.add_argument("--append", action="store_true", help="add to an existing dataset (its split is kept)")
     how.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
     p.add_argument(
-        "--detector", default="auto", choices=["auto", "haar", "yunet", "none"],
+        "--detector",
+        default="auto",
+        choices=["auto", "haar", "yunet", "none"],
         help="face detector (auto: YuNet when its model file is present, else Haar with rotation)",
     )
     p.add_argument("--centre-crop", action="store_true", help="keep a centre crop when no face is found")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     p.add_argument(
-        "--split", type=float, nargs=3, default=[r * 100 for r in DEFAULT_RATIOS],
-        metavar=("TRAIN", "VAL", "TEST"), help="split percentages (default 70 15 15)",
+        "--split",
+        type=float,
+        nargs=3,
+        default=[r * 100 for r in DEFAULT_RATIOS],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="split percentages (default 70 15 15)",
     )
     p.add_argument("--json", action="store_true", help="print the import report as JSON")
 
@@ -264,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="lfw-sample", help="dataset name (default lfw-sample)")
     p.add_argument("--people", type=int, default=7, help="the N people with the most images (default 7)")
     p.add_argument("--min-images", type=int, default=0, help="only people with at least this many images")
-    p.add_argument("--unknown", type=int, default=100, help="Unknown images, one per other person (default 100)")
+    p.add_argument(
+        "--unknown", type=int, default=100, help="Unknown images, one per other person (default 100)"
+    )
     p.add_argument("--max-per-person", type=int, default=0, help="cap images per person (0: no cap)")
     _add_import_options(p)
     p.set_defaults(func=cmd_dataset_sample)
@@ -303,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dets = sub.add_parser("detectors", help="detector model files")
     dsub = dets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = dsub.add_parser("download", help="download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors")
+    p = dsub.add_parser(
+        "download", help="download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors"
+    )
     p.add_argument("--url", help="download from this URL instead")
     p.set_defaults(func=cmd_detectors_download)
 
@@ -320,6 +470,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_weights_status)
     p = wsub.add_parser("download", help="download the ImageNet weights ahead of time")
     p.set_defaults(func=cmd_weights_download)
+
+    p = sub.add_parser("train", help="train one model, or all three, on a dataset's saved split")
+    p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="model name (repeat for several), or 'all' for the three compared models",
+    )
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["none", "step", "cosine", "plateau"])
+    p.add_argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="stop after N epochs without improvement"
+    )
+    p.add_argument("--monitor", choices=["val_loss", "val_f1"], help="what picks the best checkpoint")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, mps")
+    p.add_argument("--amp", choices=["auto", "on", "off"])
+    p.add_argument("--workers", type=int, help="DataLoader workers (-1: automatic)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: every core)")
+    p.add_argument(
+        "--cache-features", choices=["auto", "on", "off"], help="pretrained model: compute frozen layers once"
+    )
+    p.add_argument(
+        "--trainable-from", help="pretrained model: fc, layer4 (default), layer3, layer2, layer1 or all"
+    )
+    aug = p.add_mutually_exclusive_group()
+    aug.add_argument("--augment", action="store_true", help="every online augmentation on")
+    aug.add_argument("--no-augment", action="store_true", help="every online augmentation off")
+    p.add_argument("--run-name")
+    p.add_argument("--group", help="comparison group name stamped on the runs")
+    p.add_argument("--resume", metavar="RUN", help="resume this run folder (under models/) from last.pt")
+    p.add_argument("--background", action="store_true", help="run as a background job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    jobs = sub.add_parser("jobs", help="background training jobs")
+    jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = jsub.add_parser("list", help="list jobs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs_list)
+    p = jsub.add_parser("show", help="a job's status and log")
+    p.add_argument("id")
+    p.add_argument("--follow", action="store_true", help="keep printing the log until the job ends")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs_show)
+    p = jsub.add_parser("stop", help="stop a job (the last finished epoch is kept)")
+    p.add_argument("id")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.set_defaults(func=cmd_jobs_stop)
+    p = jsub.add_parser("delete", help="delete a finished job's folder (its runs stay)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_jobs_delete)
+    p = jsub.add_parser("run", help=argparse.SUPPRESS)
+    p.add_argument("id")
+    p.set_defaults(func=cmd_jobs_run)
     return parser
 
 

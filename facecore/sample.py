@@ -109,7 +109,9 @@ def fetch_lfw(
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        fetch_lfw_people(data_home=str(data_home), funneled=True, download_if_missing=True, min_faces_per_person=70)
+        fetch_lfw_people(
+            data_home=str(data_home), funneled=True, download_if_missing=True, min_faces_per_person=70
+        )
     except Exception as exc:  # urllib, OSError, tarfile: all mean "could not fetch"
         raise DownloadError(
             f"Could not download LFW through scikit-learn ({exc}). Check the internet connection, "

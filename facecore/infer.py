@@ -1,0 +1,515 @@
+"""Inference: detect faces in a photo, crop them as the datasets were cropped, and classify them.
+
+* :func:`load_run` loads a trained run once (cached per checkpoint file and modification time)
+  as a :class:`LoadedModel`, whose :meth:`~LoadedModel.classify` turns a batch of face crops
+  into softmax probabilities and penultimate-layer embeddings in one forward pass.
+* :class:`Predictor` runs one detector and one or more runs over an RGB image
+  (:meth:`~Predictor.predict`) or over ready crops (:meth:`~Predictor.predict_crops`), and
+  returns one :class:`FacePrediction` per face with one :class:`ModelPrediction` per run.
+* :class:`NearestImages` finds the training images closest to a face (cosine similarity of
+  embeddings); the training embeddings are computed once and cached in ``<run>/embeddings_train.pt``.
+
+Open-set rule (as in :mod:`facecore.openset`): a face is named as its top class when that class's
+probability is at least the threshold and the class is not ``Unknown``; otherwise "Unknown".
+Images are handled in memory only; nothing about the photo is written to disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facecore.checkpoint import load_model
+from facecore.dataset import UNKNOWN
+from facecore.detect import Detection, Detector, create_detector, crop_face
+from facecore.errors import CheckpointError, DatasetError, FacecoreError
+from facecore.models import _head_module
+from facecore.openset import DEFAULT_THRESHOLD
+from facecore.workspace import atomic_write_bytes, models_dir
+
+CROP_SIZE = 256
+DEFAULT_MARGIN = 0.25
+EMBEDDINGS_FORMAT = "facecore.embeddings/1"
+EMBEDDINGS_FILE = "embeddings_train.pt"
+_EMBED_BATCH = 64
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ModelPrediction:
+    """What one run says about one face.
+
+    ``label`` is the top class, or "Unknown" when its probability is below ``threshold`` or the
+    top class is Unknown; ``raw_label`` is always the top class and ``confidence`` its probability.
+    """
+
+    run: str
+    model: str
+    label: str
+    raw_label: str
+    confidence: float
+    top3: list[tuple[str, float]]
+    unknown: bool
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``top3`` as ``[{"label", "prob"}]``)."""
+        return {
+            "run": self.run,
+            "model": self.model,
+            "label": self.label,
+            "raw_label": self.raw_label,
+            "confidence": self.confidence,
+            "top3": [{"label": c, "prob": p} for c, p in self.top3],
+            "unknown": self.unknown,
+            "threshold": self.threshold,
+        }
+
+
+@dataclass
+class FacePrediction:
+    """One face: where it is (from its :class:`Detection`) and each run's prediction.
+
+    ``nearest`` (when asked for) holds, per run, ``{"run", "images": [{"file", "class",
+    "similarity"}]}`` (plus ``"error"`` when that run's training images cannot be searched).
+    """
+
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: tuple[tuple[float, float], ...] | None
+    predictions: list[ModelPrediction]
+    nearest: list[dict[str, Any]] | None = None
+    angle: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "box": [int(v) for v in self.box],
+            "score": float(self.score),
+            "landmarks": None
+            if self.landmarks is None
+            else [[float(x), float(y)] for x, y in self.landmarks],
+            "angle": float(self.angle),
+            "predictions": [p.to_dict() for p in self.predictions],
+            "nearest": self.nearest,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Loaded runs
+
+
+def _as_batch(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Validate face crops (uint8 ``N x H x W x 3`` array, or a sequence of ``H x W x 3``)."""
+    items = list(crops) if not isinstance(crops, np.ndarray) or crops.ndim == 4 else [crops]
+    for i, c in enumerate(items):
+        if not isinstance(c, np.ndarray) or c.dtype != np.uint8 or c.ndim != 3 or c.shape[2] != 3:
+            shape = getattr(c, "shape", None)
+            raise ValueError(f"Face crop {i}: expected an RGB uint8 H x W x 3 array, got shape {shape}.")
+        if c.shape[0] == 0 or c.shape[1] == 0:
+            raise ValueError(f"Face crop {i} is empty (shape {c.shape}).")
+    return items
+
+
+class LoadedModel:
+    """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
+
+    def __init__(
+        self, model: nn.Module, ckpt: dict[str, Any], transform: Any, device: torch.device, path: Path
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.ckpt = ckpt
+        self.transform = transform
+        self.device = device
+        self.path = Path(path)
+        self.classes: list[str] = list(ckpt["classes"])
+        self.model_name: str = str(ckpt["model"])
+        parent = self.path.parent.name
+        self.run = parent if self.path.name == "best.pt" else f"{parent}/{self.path.name}"
+        self.threshold = float(ckpt.get("threshold", DEFAULT_THRESHOLD))
+        self._head = _head_module(self.model)
+        self._lock = threading.Lock()  # one forward at a time: the hook below is per call
+        self._nearest: NearestImages | None = None
+        self._nearest_lock = threading.Lock()
+        self._margin: float | None = None
+
+    def __repr__(self) -> str:
+        return f"LoadedModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
+
+    @property
+    def dataset_name(self) -> str | None:
+        """The dataset the run was trained on (from the checkpoint)."""
+        ds = self.ckpt.get("dataset") or {}
+        name = ds.get("name") if isinstance(ds, dict) else None
+        return name or (self.ckpt.get("config") or {}).get("dataset")
+
+    @property
+    def margin(self) -> float:
+        """The crop margin of the training dataset (its ``dataset.json``), else 0.25."""
+        if self._margin is None:
+            margin = (self.ckpt.get("dataset") or {}).get("margin")
+            if margin is None and self.dataset_name:
+                from facecore.dataset import load_dataset
+
+                try:
+                    margin = load_dataset(self.dataset_name).meta.get("margin")
+                except FacecoreError:
+                    margin = None
+            self._margin = float(margin) if margin is not None else DEFAULT_MARGIN
+        return self._margin
+
+    def preprocess(self, crops: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Crops -> normalised float batch, each image through the same eval transform as training."""
+        items = _as_batch(crops)
+        if not items:
+            size = int(self.ckpt["preprocessing"]["input_size"])
+            return torch.zeros((0, 3, size, size))
+        chw = [torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1) for c in items]
+        return torch.stack([self.transform(x) for x in chw])
+
+    def classify(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
+        """``(softmax probabilities N x C, embeddings N x D on the CPU)`` in one forward pass."""
+        x = self.preprocess(crops)
+        if x.shape[0] == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32), torch.zeros((0, 0))
+        captured: list[torch.Tensor] = []
+        with self._lock, torch.inference_mode():
+            self.model.eval()
+            handle = self._head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+            try:
+                logits = self.model(x.to(self.device)).float()
+            finally:
+                handle.remove()
+            probs = torch.softmax(logits, dim=1).cpu().numpy()
+            emb = captured[-1].flatten(1).float().cpu()
+        return probs, emb
+
+    def predictions(self, probs: np.ndarray, threshold: float | None = None) -> list[ModelPrediction]:
+        """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own)."""
+        t = self.threshold if threshold is None else float(threshold)
+        out = []
+        for row in np.asarray(probs, dtype=np.float64):
+            order = np.argsort(-row, kind="stable")[:3]
+            raw = self.classes[int(order[0])]
+            conf = float(row[order[0]])
+            unknown = raw == UNKNOWN or conf < t
+            out.append(
+                ModelPrediction(
+                    run=self.run,
+                    model=self.model_name,
+                    label=UNKNOWN if unknown else raw,
+                    raw_label=raw,
+                    confidence=conf,
+                    top3=[(self.classes[int(i)], float(row[i])) for i in order],
+                    unknown=unknown,
+                    threshold=t,
+                )
+            )
+        return out
+
+    def nearest_images(self) -> NearestImages:
+        """The run's :class:`NearestImages`, built once (rebuilt when the dataset changes)."""
+        with self._nearest_lock:
+            if self._nearest is None or self._nearest.is_stale():
+                self._nearest = NearestImages(self)
+            return self._nearest
+
+
+_CACHE: dict[tuple[str, str], tuple[int, LoadedModel]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file meant by ``path``: a ``.pt`` file, a run folder, or a run name."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p.resolve()
+    if p.is_dir():
+        return (p / "best.pt").resolve()
+    named = models_dir() / str(path)
+    if str(path) and not p.is_absolute() and named.is_dir():
+        return (named / "best.pt").resolve()
+    root = models_dir()
+    runs = sorted(d.name for d in root.glob("*") if (d / "best.pt").is_file()) if root.is_dir() else []
+    raise CheckpointError(
+        f"{path}: no such checkpoint file, run folder or run name (runs in {models_dir()}: "
+        f"{', '.join(runs) or 'none yet'})."
+    )
+
+
+def load_run(path: str | Path, *, device: str | torch.device = "auto") -> LoadedModel:
+    """Load a run (run folder, run name under ``models_dir()``, or ``.pt`` file) for inference.
+
+    Cached per (resolved checkpoint path, device): the same unchanged file gives the same object;
+    a file whose modification time changed is loaded again.
+    """
+    from facecore.train import resolve_device
+    from facecore.transforms import eval_transform_from_dict
+
+    ckpt_path = resolve_checkpoint(path)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    try:
+        mtime = ckpt_path.stat().st_mtime_ns
+    except OSError as exc:
+        raise CheckpointError(f"{ckpt_path}: no such checkpoint file.") from exc
+    key = (str(ckpt_path), str(dev))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        model, ckpt = load_model(ckpt_path)
+        try:
+            transform = eval_transform_from_dict(ckpt["preprocessing"])
+        except FacecoreError as exc:
+            raise CheckpointError(f"{ckpt_path}: {exc}") from exc
+        loaded = LoadedModel(model, ckpt, transform, dev, ckpt_path)
+        _CACHE[key] = (mtime, loaded)
+        return loaded
+
+
+def clear_cache() -> None:
+    """Forget every loaded run."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# Nearest training images
+
+
+class NearestImages:
+    """Cosine-similarity search over the embeddings of a run's training images.
+
+    Embeddings are computed once (in batches, ``inference_mode``) and cached in memory and in
+    ``<run>/embeddings_train.pt`` (float16 tensor + file list, loaded with ``weights_only=True``);
+    the file is recomputed when the train file list changed or the checkpoint is newer.
+    Raises :class:`DatasetError` when the run's dataset is not on this machine.
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        from facecore.dataset import load_dataset
+
+        self.loaded = loaded
+        name = loaded.dataset_name
+        if not name:
+            raise DatasetError(f"{loaded.path}: the checkpoint does not name its training dataset.")
+        self.dataset = load_dataset(name)
+        self._manifest_mtime = self._manifest_stamp()
+        items = self.dataset.items("train")
+        classes = self.dataset.classes
+        self.files = [p.relative_to(self.dataset.path).as_posix() for p, _ in items]
+        self.labels = [classes[i] for _, i in items]
+        stem = loaded.path.stem
+        name = EMBEDDINGS_FILE if stem == "best" else f"embeddings_train.{stem}.pt"
+        self.cache_path = loaded.path.parent / name
+        self.computed = False  # True when this instance computed the embeddings (not from disk)
+        self.embeddings = self._load() if self.files else torch.zeros((0, 0), dtype=torch.float16)
+        if self.embeddings is None:
+            self.embeddings = self._compute()
+            self.computed = True
+            self._save()
+
+    def _manifest_stamp(self) -> int:
+        try:
+            return (self.dataset.path / "manifest.csv").stat().st_mtime_ns
+        except OSError:
+            return -1
+
+    def is_stale(self) -> bool:
+        """True when the dataset's manifest changed since these embeddings were made."""
+        return self._manifest_stamp() != self._manifest_mtime
+
+    def _ckpt_mtime(self) -> int:
+        return self.loaded.path.stat().st_mtime_ns
+
+    def _load(self) -> torch.Tensor | None:
+        path = self.cache_path
+        if not path.is_file():
+            return None
+        try:
+            if path.stat().st_mtime_ns < self._ckpt_mtime():
+                return None
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged cache file is recomputed, never fatal
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != EMBEDDINGS_FORMAT
+            or data.get("files") != self.files
+            or data.get("checkpoint_mtime_ns") != self._ckpt_mtime()
+            or not isinstance(data.get("embeddings"), torch.Tensor)
+            or data["embeddings"].shape[0] != len(self.files)
+        ):
+            return None
+        return data["embeddings"]
+
+    @torch.inference_mode()
+    def _compute(self) -> torch.Tensor:
+        from facecore.data import decode_crops
+
+        paths = [self.dataset.path / f for f in self.files]
+        chunks = []
+        for start in range(0, len(paths), _EMBED_BATCH):
+            _, emb = self.loaded.classify(decode_crops(paths[start : start + _EMBED_BATCH]))
+            chunks.append(nn.functional.normalize(emb, dim=1).to(torch.float16))
+        return torch.cat(chunks)
+
+    def _save(self) -> None:
+        payload = {
+            "format": EMBEDDINGS_FORMAT,
+            "checkpoint": self.loaded.path.name,
+            "checkpoint_mtime_ns": self._ckpt_mtime(),
+            "dataset": self.dataset.name,
+            "files": self.files,
+            "classes": self.labels,
+            "embeddings": self.embeddings,
+        }
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        with contextlib.suppress(OSError):  # a read-only run folder: keep them in memory only
+            atomic_write_bytes(self.cache_path, buf.getvalue())
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def nearest(self, embedding: torch.Tensor | np.ndarray, k: int = 3) -> list[tuple[Path, str, float]]:
+        """The ``k`` training images most similar to ``embedding``: ``(file, class, cosine)``."""
+        if k <= 0 or not self.files:
+            return []
+        q = torch.as_tensor(embedding, dtype=torch.float32).reshape(-1)
+        if q.shape[0] != self.embeddings.shape[1]:
+            raise ValueError(f"Embedding of size {q.shape[0]} does not match {self.embeddings.shape[1]}.")
+        q = nn.functional.normalize(q, dim=0)
+        sims = torch.cat([chunk.float() @ q for chunk in self.embeddings.split(1024)])
+        top = torch.topk(sims, min(k, len(self.files)))
+        return [
+            (self.dataset.path / self.files[i], self.labels[i], float(s))
+            for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# The predictor
+
+
+class Predictor:
+    """Detect, crop and classify faces with one or more trained runs.
+
+    ``models``: run folders, run names or ``.pt`` files; ``detector``: a name for
+    :func:`~facecore.detect.create_detector` or a :class:`Detector`; ``threshold``: None uses
+    each run's calibrated threshold, a number overrides it for all runs; ``max_faces``: the
+    best-ranked faces kept per image.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str | Path],
+        *,
+        detector: str | Detector = "auto",
+        threshold: float | None = None,
+        max_faces: int = 20,
+        device: str = "auto",
+    ) -> None:
+        if isinstance(models, (str, Path)):
+            models = [models]
+        if not models:
+            raise FacecoreError("Choose at least one trained run to predict with.")
+        if threshold is not None:
+            try:
+                ok = math.isfinite(float(threshold))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise FacecoreError(f"The threshold must be a finite number, got {threshold!r}.")
+        if max_faces < 1:
+            raise FacecoreError(f"max_faces must be at least 1, got {max_faces}.")
+        self.models = [load_run(m, device=device) for m in models]
+        self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        self.threshold = None if threshold is None else float(threshold)
+        self.max_faces = int(max_faces)
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """The faces to classify: the detector's best ``max_faces``."""
+        return self.detector.detect(image_rgb)[: self.max_faces]
+
+    def predict(self, image_rgb: np.ndarray, *, nearest: int = 0) -> list[FacePrediction]:
+        """One :class:`FacePrediction` per detected face (best first) in an RGB uint8 image.
+
+        ``nearest`` > 0 also fills :attr:`FacePrediction.nearest` with that many training images.
+        """
+        detections = self.detect(image_rgb)
+        if not detections:
+            return []
+        crops: dict[float, np.ndarray] = {}
+        for margin in sorted({m.margin for m in self.models}):
+            crops[margin] = np.stack(
+                [crop_face(image_rgb, d, margin=margin, size=CROP_SIZE) for d in detections]
+            )
+        return self._run(detections, lambda m: crops[m.margin], nearest)
+
+    def predict_crops(
+        self, crops: np.ndarray | Sequence[np.ndarray], *, nearest: int = 0
+    ) -> list[FacePrediction]:
+        """Predictions for ready face crops (e.g. 256x256, cropped like the datasets).
+
+        Each result's box is the whole crop, with score 1.
+        """
+        items = _as_batch(crops)
+        detections = [Detection((0, 0, int(c.shape[1]), int(c.shape[0])), 1.0) for c in items]
+        return self._run(detections, lambda _m: items, nearest) if items else []
+
+    def _run(self, detections: list[Detection], crops_for: Any, nearest: int) -> list[FacePrediction]:
+        results: dict[int, tuple[list[ModelPrediction], torch.Tensor]] = {}
+        for m in self.models:
+            if id(m) not in results:  # the same run listed twice is run once
+                probs, emb = m.classify(crops_for(m))
+                results[id(m)] = (m.predictions(probs, self.threshold), emb)
+        faces = []
+        for i, det in enumerate(detections):
+            face = FacePrediction(
+                box=tuple(int(v) for v in det.box),  # type: ignore[arg-type]
+                score=float(det.score),
+                landmarks=det.landmarks,
+                predictions=[results[id(m)][0][i] for m in self.models],
+                angle=float(det.angle),
+            )
+            if nearest > 0:
+                face.nearest = [self._nearest(m, results[id(m)][1][i], nearest) for m in self.models]
+            faces.append(face)
+        return faces
+
+    @staticmethod
+    def _nearest(m: LoadedModel, emb: torch.Tensor, k: int) -> dict[str, Any]:
+        try:
+            found = m.nearest_images().nearest(emb, k)
+        except FacecoreError as exc:
+            return {"run": m.run, "images": [], "error": str(exc)}
+        return {
+            "run": m.run,
+            "images": [{"file": str(f), "class": c, "similarity": s} for f, c, s in found],
+        }
+
+
+__all__ = [
+    "FacePrediction",
+    "LoadedModel",
+    "ModelPrediction",
+    "NearestImages",
+    "Predictor",
+    "clear_cache",
+    "load_run",
+    "resolve_checkpoint",
+]
