@@ -276,7 +276,7 @@ def configs_from_args(args: argparse.Namespace) -> list:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from facecore import jobs, workspace
-    from facecore.train import CSVLogger, ProgressPrinter, Trainer, set_threads
+    from facecore.train import ProgressPrinter, Trainer, set_threads
 
     configs = configs_from_args(args)
     if args.background:
@@ -287,7 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summaries = []
     for i, cfg in enumerate(configs):
         run_dir = workspace.models_dir() / args.resume if args.resume and i == 0 else None
-        trainer = Trainer(cfg, run_dir=run_dir, callbacks=[CSVLogger(), ProgressPrinter()])
+        trainer = Trainer(cfg, run_dir=run_dir, callbacks=[ProgressPrinter()])
         summaries.append(trainer.fit(resume=run_dir is not None))
         print(f"saved {trainer.run_dir}")
     if args.json:

@@ -30,13 +30,13 @@ import torch
 from torch import nn
 
 from facecore.checkpoint import load_model
-from facecore.dataset import UNKNOWN
 from facecore.detect import Detection, Detector, create_detector, crop_face
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.models import _head_module
 from facecore.openset import DEFAULT_THRESHOLD
 from facecore.workspace import atomic_write_bytes, models_dir
 
+UNKNOWN = "Unknown"  # facecore.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
 CROP_SIZE = 256
 DEFAULT_MARGIN = 0.25
 EMBEDDINGS_FORMAT = "facecore.embeddings/1"
@@ -128,18 +128,27 @@ class LoadedModel:
     """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
 
     def __init__(
-        self, model: nn.Module, ckpt: dict[str, Any], transform: Any, device: torch.device, path: Path
+        self,
+        model: nn.Module,
+        ckpt: dict[str, Any],
+        transform: Any,
+        device: torch.device,
+        path: Path,
+        mtime_ns: int | None = None,
     ) -> None:
         self.model = model.to(device).eval()
         self.ckpt = ckpt
         self.transform = transform
         self.device = device
         self.path = Path(path)
+        #: the checkpoint file's modification time when it was loaded
+        self.mtime_ns = self.path.stat().st_mtime_ns if mtime_ns is None else int(mtime_ns)
         self.classes: list[str] = list(ckpt["classes"])
         self.model_name: str = str(ckpt["model"])
         parent = self.path.parent.name
         self.run = parent if self.path.name == "best.pt" else f"{parent}/{self.path.name}"
-        self.threshold = float(ckpt.get("threshold", DEFAULT_THRESHOLD))
+        threshold = ckpt.get("threshold")
+        self.threshold = float(threshold) if threshold is not None else DEFAULT_THRESHOLD
         self._head = _head_module(self.model)
         self._lock = threading.Lock()  # one forward at a time: the hook below is per call
         self._nearest: NearestImages | None = None
@@ -149,18 +158,22 @@ class LoadedModel:
     def __repr__(self) -> str:
         return f"LoadedModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
 
+    def _dataset_info(self) -> dict[str, Any]:
+        info = self.ckpt.get("dataset")
+        return info if isinstance(info, dict) else {}
+
     @property
     def dataset_name(self) -> str | None:
         """The dataset the run was trained on (from the checkpoint)."""
-        ds = self.ckpt.get("dataset") or {}
-        name = ds.get("name") if isinstance(ds, dict) else None
-        return name or (self.ckpt.get("config") or {}).get("dataset")
+        config = self.ckpt.get("config")
+        fallback = config.get("dataset") if isinstance(config, dict) else None
+        return self._dataset_info().get("name") or fallback
 
     @property
     def margin(self) -> float:
         """The crop margin of the training dataset (its ``dataset.json``), else 0.25."""
         if self._margin is None:
-            margin = (self.ckpt.get("dataset") or {}).get("margin")
+            margin = self._dataset_info().get("margin")
             if margin is None and self.dataset_name:
                 from facecore.dataset import load_dataset
 
@@ -275,7 +288,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
             transform = eval_transform_from_dict(ckpt["preprocessing"])
         except FacecoreError as exc:
             raise CheckpointError(f"{ckpt_path}: {exc}") from exc
-        loaded = LoadedModel(model, ckpt, transform, dev, ckpt_path)
+        loaded = LoadedModel(model, ckpt, transform, dev, ckpt_path, mtime)
         _CACHE[key] = (mtime, loaded)
         return loaded
 
@@ -295,7 +308,7 @@ class NearestImages:
 
     Embeddings are computed once (in batches, ``inference_mode``) and cached in memory and in
     ``<run>/embeddings_train.pt`` (float16 tensor + file list, loaded with ``weights_only=True``);
-    the file is recomputed when the train file list changed or the checkpoint is newer.
+    the file is recomputed when the train file list or the checkpoint (its modification time) changed.
     Raises :class:`DatasetError` when the run's dataset is not on this machine.
     """
 
@@ -303,10 +316,10 @@ class NearestImages:
         from facecore.dataset import load_dataset
 
         self.loaded = loaded
-        name = loaded.dataset_name
-        if not name:
+        dataset_name = loaded.dataset_name
+        if not dataset_name:
             raise DatasetError(f"{loaded.path}: the checkpoint does not name its training dataset.")
-        self.dataset = load_dataset(name)
+        self.dataset = load_dataset(dataset_name)
         self._manifest_mtime = self._manifest_stamp()
         items = self.dataset.items("train")
         classes = self.dataset.classes
@@ -332,16 +345,11 @@ class NearestImages:
         """True when the dataset's manifest changed since these embeddings were made."""
         return self._manifest_stamp() != self._manifest_mtime
 
-    def _ckpt_mtime(self) -> int:
-        return self.loaded.path.stat().st_mtime_ns
-
     def _load(self) -> torch.Tensor | None:
         path = self.cache_path
         if not path.is_file():
             return None
         try:
-            if path.stat().st_mtime_ns < self._ckpt_mtime():
-                return None
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # a damaged cache file is recomputed, never fatal
             return None
@@ -349,7 +357,7 @@ class NearestImages:
             not isinstance(data, dict)
             or data.get("format") != EMBEDDINGS_FORMAT
             or data.get("files") != self.files
-            or data.get("checkpoint_mtime_ns") != self._ckpt_mtime()
+            or data.get("checkpoint_mtime_ns") != self.loaded.mtime_ns
             or not isinstance(data.get("embeddings"), torch.Tensor)
             or data["embeddings"].shape[0] != len(self.files)
         ):
@@ -371,10 +379,10 @@ class NearestImages:
         payload = {
             "format": EMBEDDINGS_FORMAT,
             "checkpoint": self.loaded.path.name,
-            "checkpoint_mtime_ns": self._ckpt_mtime(),
+            "checkpoint_mtime_ns": self.loaded.mtime_ns,
             "dataset": self.dataset.name,
             "files": self.files,
-            "classes": self.labels,
+            "labels": self.labels,
             "embeddings": self.embeddings,
         }
         buf = io.BytesIO()
@@ -440,6 +448,10 @@ class Predictor:
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.threshold = None if threshold is None else float(threshold)
         self.max_faces = int(max_faces)
+
+    def threshold_for(self, model: LoadedModel) -> float:
+        """The threshold applied to ``model``: the override, else the run's own."""
+        return model.threshold if self.threshold is None else self.threshold
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """The faces to classify: the detector's best ``max_faces``."""

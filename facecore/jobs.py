@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 from facecore import workspace
 from facecore.config import TrainConfig
 from facecore.errors import JobError
-from facecore.train import Callback, CSVLogger, ProgressPrinter, Trainer, TrainingStopped
+from facecore.train import Callback, ProgressPrinter, Trainer, TrainingStopped
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")
@@ -50,9 +50,8 @@ def read_job(job_id: str) -> dict[str, Any]:
     if job["status"] in ACTIVE and job.get("pid") and not _alive(job["pid"]):
         job.update(
             status="failed",
-            message=job.get("message")
-            or "the training process ended unexpectedly "
-            "(killed, or the machine restarted); resume its run from the last checkpoint",
+            message="the training process ended unexpectedly (killed, or the machine restarted); "
+            "resume its run from the last checkpoint",
             finished=time.time(),
         )
         _write(job)
@@ -223,6 +222,17 @@ class _JobProgress(Callback):
         workspace.atomic_write_text(self.path, json.dumps(state))
 
 
+def _waiting_ahead(job_id: str) -> bool:
+    """True while a job created before ``job_id`` is still queued (and its process alive)."""
+    me = read_job(job_id)
+    for job in list_jobs():
+        if job["id"] == job_id or job["status"] != "queued" or job["created"] > me["created"]:
+            continue
+        if job.get("pid") or time.time() - job["created"] < 60:
+            return True
+    return False
+
+
 def run_job(job_id: str) -> int:
     """The job process: wait for the runner lock, then train each config in turn."""
     folder = jobs_dir() / job_id
@@ -235,8 +245,11 @@ def run_job(job_id: str) -> int:
         if should_stop():
             _update(job_id, status="stopped", message="stopped while queued", finished=time.time())
             return 0
+        if _waiting_ahead(job_id):  # first come, first served
+            time.sleep(0.5)
+            continue
         try:
-            lock.acquire(timeout=1.0)
+            lock.acquire(timeout=0.5)
             break
         except Timeout:
             continue
@@ -251,7 +264,7 @@ def run_job(job_id: str) -> int:
                 cfg,
                 run_dir=run_dir,
                 should_stop=should_stop,
-                callbacks=[CSVLogger(), ProgressPrinter(), _JobProgress(job_id, i, len(configs))],
+                callbacks=[ProgressPrinter(), _JobProgress(job_id, i, len(configs))],
             )
             trainer.fit(resume=run_dir is not None)
         _update(job_id, status="done", message=f"finished {len(configs)} run(s)", finished=time.time())

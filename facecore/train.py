@@ -28,12 +28,18 @@ from torch.utils.data import DataLoader, TensorDataset
 from facecore import workspace
 from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.config import TrainConfig
-from facecore.data import FaceCrops, default_workers, make_loader
+from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.errors import CheckpointError, FacecoreError
 from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
 from facecore.openset import suggest_threshold, sweep
-from facecore.transforms import eval_transform, is_deterministic, preprocessing_dict, train_transform
+from facecore.transforms import (
+    AugmentConfig,
+    eval_transform,
+    is_deterministic,
+    preprocessing_dict,
+    train_transform,
+)
 
 METRIC_FIELDS = [
     "epoch",
@@ -295,7 +301,7 @@ class Trainer:
         self.channels_last = config.channels_last == "on" or (
             config.channels_last == "auto" and self.device.type == "cuda"
         )
-        self.callbacks = list(callbacks)
+        self.callbacks = [CSVLogger(), *(cb for cb in callbacks if not isinstance(cb, CSVLogger))]
         self.should_stop = should_stop
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(config)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -333,7 +339,14 @@ class Trainer:
         self.val_set = FaceCrops(
             self.dataset.items("val"), eval_transform(self.spec), cache_dir=self.dataset.path / ".cache"
         )
-        self.workers = c.workers if c.workers >= 0 else default_workers(not is_deterministic(c.augment))
+        # batches are gathered and transformed whole (data.batch_loader): train with c.augment
+        # (the eval transform when the features are cached), evaluate with the eval transform
+        self.batch_transforms = {
+            True: BatchTransform(self.spec, c.augment),
+            False: BatchTransform(self.spec, AugmentConfig.none()),
+        }
+        random_augment = not is_deterministic(c.augment)
+        self.workers = c.workers if c.workers >= 0 else default_workers(random_augment, self.device.type)
         self.trainable = self.model
         self.cache_seconds = 0.0
         if self.cached:
@@ -357,7 +370,8 @@ class Trainer:
         """The frozen trunk's output for every image, once (exact: it has no randomness)."""
         trunk.eval()
         out = []
-        loader = make_loader(data, batch_size=64, shuffle=False, workers=0, seed=0)
+        eval_batches = self.batch_transforms[False]
+        loader = batch_loader(data, eval_batches, batch_size=64, shuffle=False, workers=0, seed=0)
         for x, _ in loader:
             x, _ = _to_device(x, torch.zeros(0), self.device, self.channels_last)
             with self.autocast():
@@ -367,15 +381,20 @@ class Trainer:
 
     def _loader(self, data, *, train: bool, epoch: int) -> DataLoader:
         c = self.config
-        workers = 0 if isinstance(data, TensorDataset) else self.workers
-        return make_loader(
-            data,
-            batch_size=c.batch_size if train else max(c.batch_size, 64),
-            shuffle=train,
-            workers=workers if train else 0,
-            seed=c.seed * 1000 + epoch,
-            pin_memory=self.device.type == "cuda",
-        )
+        batch_size = c.batch_size if train else max(c.batch_size, 64)
+        seed, pin = c.seed * 1000 + epoch, self.device.type == "cuda"
+        if isinstance(data, FaceCrops):
+            return batch_loader(
+                data,
+                self.batch_transforms[train],
+                batch_size=batch_size,
+                shuffle=train,
+                workers=self.workers if train else 0,
+                seed=seed,
+                pin_memory=pin,
+            )
+        # cached features: plain tensors, indexed in this process
+        return make_loader(data, batch_size=batch_size, shuffle=train, workers=0, seed=seed, pin_memory=pin)
 
     # -- the loop
     def fit(self, *, resume: bool = False) -> dict[str, Any]:
@@ -400,7 +419,7 @@ class Trainer:
                     raise TrainingStopped(f"stopped during epoch {epoch}; kept epoch {epoch - 1}")
 
             if self.should_stop():
-                raise TrainingStopped(f"stopped before epoch {epoch}")
+                raise TrainingStopped(f"stopped before epoch {epoch}; kept epoch {epoch - 1}")
             tr = train_one_epoch(
                 self.trainable,
                 loader,
@@ -603,9 +622,7 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Train one run (or resume the run in ``resume_dir``) and return its summary."""
-    trainer = Trainer(
-        config, run_dir=resume_dir, callbacks=[CSVLogger(), *callbacks], should_stop=should_stop
-    )
+    trainer = Trainer(config, run_dir=resume_dir, callbacks=callbacks, should_stop=should_stop)
     return trainer.fit(resume=resume_dir is not None)
 
 

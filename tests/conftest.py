@@ -69,3 +69,27 @@ def people_tree(tmp_path: Path, assets: Path) -> Path:
     return make_people_tree(
         tmp_path / "src", {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}, unknown=8
     )
+
+
+@pytest.fixture
+def small_dataset(yunet_home: Path, people_tree: Path) -> str:
+    """A real imported dataset: 3 people + Unknown, 8 faces each (6 train, 1 val, 1 test)."""
+    from facecore.dataset import import_dataset
+
+    import_dataset(people_tree, "small")
+    return "small"
+
+
+@pytest.fixture
+def fake_imagenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A seeded ResNet50 state dict at the exact path torchvision's real loader reads offline."""
+    import torch
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    torch_home = tmp_path / "torch_home"
+    target = torch_home / "hub" / "checkpoints" / Path(ResNet50_Weights.IMAGENET1K_V2.url).name
+    target.parent.mkdir(parents=True)
+    torch.manual_seed(123)
+    torch.save(resnet50(weights=None).state_dict(), target)
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    return target

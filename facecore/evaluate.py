@@ -1,0 +1,457 @@
+"""Evaluate a trained run on one split of its dataset: metrics, predictions, latency, open set.
+
+``evaluate_run(run)`` loads the run's checkpoint and the dataset it was trained on, predicts
+every image of the split (``test`` by default) with the checkpoint's own eval transform and
+writes ``<run>/eval_<split>/predictions.csv`` and ``metrics.json``; it returns the same dict.
+
+The unknown threshold stored in a run is calibrated by training on the **validation** split.
+Choosing it on the test split (``save_threshold=True``) makes the test numbers optimistic:
+they no longer measure faces the threshold was not tuned on. Do it only knowingly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+from torch import nn
+
+from facecore import workspace
+from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.data import FaceCrops, make_loader
+from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.errors import CheckpointError, DatasetError, FacecoreError
+from facecore.models import count_parameters
+from facecore.openset import suggest_threshold, sweep
+from facecore.train import resolve_device
+from facecore.transforms import eval_transform_from_dict
+
+SPLITS = ("train", "val", "test")
+#: The open-set score facecore decides with; the others are reported for comparison only.
+OPEN_SET_SCORE = "max_softmax"
+LATENCY_BATCHES = (1, 32)
+
+
+# --- locating a run --------------------------------------------------------------------------------
+
+
+def resolve_run(run: str | Path) -> tuple[Path, Path]:
+    """``(checkpoint file, run folder)`` for a run folder, a ``.pt`` file, or a run name under models/."""
+    path = Path(run)
+    if path.is_file():
+        return path, path.parent
+    if path.is_dir():
+        return path / "best.pt", path
+    candidate = workspace.models_dir() / str(run)
+    if str(run) and candidate.is_dir():
+        return candidate / "best.pt", candidate
+    root = workspace.models_dir()
+    have = sorted(p.name for p in root.iterdir() if (p / "best.pt").is_file()) if root.is_dir() else []
+    raise CheckpointError(
+        f"No run or checkpoint {str(run)!r}: not a file, not a folder, and not a run under {root} "
+        f"(runs: {', '.join(have) or 'none yet'})."
+    )
+
+
+def eval_dir(run_dir: Path, checkpoint: Path, split: str) -> Path:
+    """``<run>/eval_<split>`` for best.pt; ``<run>/eval_<split>-<stem>`` for any other checkpoint file."""
+    suffix = "" if checkpoint.name == "best.pt" else f"-{checkpoint.stem}"
+    return run_dir / f"eval_{split}{suffix}"
+
+
+def _dataset_for(ckpt: dict[str, Any], checkpoint: Path) -> FaceDataset:
+    """The dataset the checkpoint was trained on, checked to have the same classes."""
+    info = ckpt.get("dataset") or {}
+    name = info.get("name") or (ckpt.get("config") or {}).get("dataset")
+    if not name:
+        raise CheckpointError(f"{checkpoint}: the checkpoint does not say which dataset it was trained on.")
+    try:
+        dataset = load_dataset(name)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"{checkpoint} was trained on dataset {name!r}, which is not in this workspace any more "
+            f"({exc}). Re-import it under the same name with the same split seed "
+            f"({info.get('split_seed')}) to evaluate this run."
+        ) from exc
+    if list(dataset.classes) != list(ckpt["classes"]):
+        raise DatasetError(
+            f"Dataset {name!r} has changed since {checkpoint} was trained: its classes are now "
+            f"{dataset.classes}, the model's are {ckpt['classes']}. Evaluate on the dataset as it was, "
+            "or retrain."
+        )
+    return dataset
+
+
+# --- inference ---------------------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, loader: Any, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits N x C, labels N)`` in float32 over ``loader``, model in eval mode."""
+    model.eval()
+    logits, labels = [], []
+    for x, y in loader:
+        logits.append(model(x.to(device)).float().cpu())
+        labels.append(y)
+    if not logits:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+@torch.inference_mode()
+def measure_latency(
+    model: nn.Module,
+    input_size: int,
+    device: torch.device,
+    *,
+    batches: Sequence[int] = LATENCY_BATCHES,
+    budget_s: float = 4.0,
+    max_runs: int = 15,
+) -> dict[str, float]:
+    """Milliseconds per image at each batch size: the median of timed runs after a warm-up.
+
+    Inputs are random (latency does not depend on pixel values). Batch sizes are measured in
+    increasing order, each within an equal share of ``budget_s``, up to ``max_runs`` timed runs:
+    at least 3, or 1 when one run takes over a third of the share. A batch expected (from the
+    smaller batch before it) to take over a third of the share is not warmed up again: the first
+    batch size already warmed the model up, and a second slow pass would double the time.
+    """
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    out: dict[str, float] = {}
+    share = budget_s / max(len(batches), 1)
+    per_image = 0.0
+    for b in sorted(batches):
+        x = torch.randn(b, 3, input_size, input_size, generator=gen).to(device)
+        if not per_image or per_image * b <= share / 3:
+            for _ in range(2 if not per_image else 1):
+                model(x)
+            _sync(device)
+        times: list[float] = []
+        t_end = time.perf_counter() + share
+        while len(times) < max_runs:
+            t0 = time.perf_counter()
+            model(x)
+            _sync(device)
+            now = time.perf_counter()
+            times.append(now - t0)
+            if t_end - now < times[-1] and (len(times) >= 3 or times[-1] > share / 3):
+                break
+        per_image = statistics.median(times) / b
+        out[f"batch{b}"] = round(1000 * per_image, 4)
+    return out
+
+
+# --- open set ------------------------------------------------------------------------------------------
+
+
+def _nearest_row(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    return min(rows, key=lambda r: abs(float(r["threshold"]) - threshold))
+
+
+def open_set_scores(logits: np.ndarray, labels: np.ndarray, unknown: int | None) -> dict[str, Any] | None:
+    """How well each candidate score separates known faces from ``Unknown`` ones (threshold-free).
+
+    A face predicted as ``Unknown`` is always rejected, so its score is set below every other.
+    ``auroc``: chance that a known face scores above an Unknown one; ``far_at_95_known``: the
+    false-accept rate when 95% of known faces are accepted (lower is better). Reported only;
+    facecore decides with ``max_softmax``.
+    """
+    if unknown is None or len(labels) == 0:
+        return None
+    is_known = labels != unknown
+    if is_known.all() or not is_known.any():
+        return None
+    pred = logits.argmax(1)
+    z = logits - logits.max(1, keepdims=True)
+    raw = {
+        "max_softmax": _softmax(logits).max(1),
+        "max_logit": logits.max(1),
+        "energy": logits.max(1) + np.log(np.exp(z).sum(1)),  # -E(x) = logsumexp(logits)
+    }
+    out = {}
+    for name, s in raw.items():
+        s = s.astype(np.float64).copy()
+        s[pred == unknown] = s.min() - 1.0
+        fpr, tpr, _ = roc_curve(is_known, s, drop_intermediate=False)
+        out[name] = {
+            "auroc": round(float(roc_auc_score(is_known, s)), 6),
+            "far_at_95_known": round(float(fpr[np.searchsorted(tpr, 0.95, side="left")]), 6),
+        }
+    return out
+
+
+# --- the evaluation --------------------------------------------------------------------------------
+
+
+def evaluate_run(
+    run: str | Path,
+    *,
+    split: str = "test",
+    target_far: float | None = None,
+    save_threshold: bool = False,
+    latency: bool = True,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Evaluate ``run`` (folder, name under models/, or .pt file) on ``split``; return a JSON-able dict.
+
+    Writes ``predictions.csv`` and ``metrics.json`` to ``out_dir`` (default ``<run>/eval_<split>``).
+    ``target_far`` (default: the run's training config) picks the suggested threshold;
+    ``save_threshold`` writes it into the checkpoint (and best.pt/last.pt beside it). The
+    threshold is calibrated on the validation split by training: choosing it on ``test`` leaks
+    the test set into the model, so it is off by default.
+    """
+    if split not in SPLITS:
+        raise FacecoreError(f"Unknown split {split!r}; choose from {', '.join(SPLITS)}.")
+    if target_far is not None and not 0 <= target_far <= 1:
+        raise FacecoreError(f"target_far must be between 0 and 1, got {target_far}.")
+    checkpoint, run_dir = resolve_run(run)
+    model, ckpt = load_model(checkpoint)
+    dataset = _dataset_for(ckpt, checkpoint)
+    classes: list[str] = list(ckpt["classes"])
+    unknown = classes.index(UNKNOWN) if UNKNOWN in classes else None
+    items = dataset.items(split)
+    if not items:
+        raise DatasetError(f"Dataset {dataset.name!r} has no {split} images to evaluate on.")
+    if save_threshold and (unknown is None or not any(label == unknown for _, label in items)):
+        raise FacecoreError(
+            f"Cannot save a threshold: the {split} split has no {UNKNOWN} faces to calibrate it on."
+        )
+    warnings = []
+    seed_then = (ckpt.get("dataset") or {}).get("split_seed")
+    if seed_then is not None and seed_then != dataset.meta.get("seed"):
+        warnings.append(
+            f"dataset {dataset.name!r} was re-split (seed {dataset.meta.get('seed')}, the run was trained "
+            f"with seed {seed_then}): {split} images may include images the model was trained on."
+        )
+    if split == "train":
+        warnings.append("the model was trained on these images: the numbers overstate how it generalises.")
+    elif split == "val":
+        warnings.append("training chose the best epoch and the threshold on these images: the numbers are "
+                        "optimistic; use the test split to report results.")
+
+    dev = resolve_device(device)
+    model.to(dev)
+    transform = eval_transform_from_dict(ckpt["preprocessing"])
+    data = FaceCrops(items, transform, cache_dir=dataset.path / ".cache")
+    loader = make_loader(data, batch_size=batch_size, shuffle=False, workers=0, seed=0)
+    logits, labels = predict_logits(model, loader, dev)
+    probs = _softmax(logits)
+    pred = probs.argmax(1)
+    conf = probs.max(1)
+    n_cls = len(classes)
+    present = sorted(set(labels.tolist()))
+
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, pred, labels=list(range(n_cls)), zero_division=0
+    )
+    per_class = {
+        c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+            "support": int(support[i])}
+        for i, c in enumerate(classes)
+    }
+    threshold = float(ckpt.get("threshold", 0.5))
+    rows = sweep(probs, labels, unknown)
+    far = target_far if target_far is not None else float((ckpt.get("config") or {}).get("target_far", 0.01))
+    suggested = suggest_threshold(rows, far)
+
+    out = Path(out_dir) if out_dir is not None else eval_dir(run_dir, checkpoint, split)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [p.relative_to(dataset.path).as_posix() for p, _ in items]
+    accepted = (conf >= threshold) & (pred != unknown if unknown is not None else True)
+    predictions_csv = out / "predictions.csv"
+    _write_predictions(predictions_csv, files, labels, probs, classes, accepted)
+    misclassified = sorted(
+        (
+            {"file": files[i], "true": classes[labels[i]], "pred": classes[pred[i]],
+             "confidence": float(conf[i])}
+            for i in np.flatnonzero(pred != labels)
+        ),
+        key=lambda r: -r["confidence"],
+    )
+
+    total, trainable = count_parameters(model)
+    summary = _read_json(run_dir / "summary.json")
+    result: dict[str, Any] = {
+        "run": run_dir.name,
+        "run_dir": str(run_dir.resolve()),
+        "checkpoint": str(checkpoint.resolve()),
+        "epoch": int(ckpt.get("epoch", 0)),
+        "model": ckpt["model"],
+        "dataset": dataset.name,
+        "dataset_path": str(dataset.path.resolve()),
+        "split_seed": dataset.meta.get("seed"),
+        "split": split,
+        "n_images": len(items),
+        "classes": classes,
+        "unknown_class": UNKNOWN if unknown is not None else None,
+        "loss": float(log_loss(labels, probs, labels=list(range(n_cls)))),
+        "accuracy": float(accuracy_score(labels, pred)),
+        "macro_f1": float(f1_score(labels, pred, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(labels, pred, labels=present, average="weighted", zero_division=0)),
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(labels, pred, labels=list(range(n_cls))).tolist(),
+        "predictions_csv": str(predictions_csv.resolve()),
+        "misclassified": misclassified,
+        "latency_ms": None,
+        "device": dev.type,
+        "threads": torch.get_num_threads(),
+        "params_total": int(total),
+        "params_trainable": int(trainable),
+        "checkpoint_bytes": checkpoint.stat().st_size,
+        "train_seconds": summary.get("train_seconds"),
+        "open_set": {
+            "score": OPEN_SET_SCORE,
+            "sweep": rows,
+            "target_far": far,
+            "suggested": suggested,
+            "threshold_in_model": threshold,
+            "threshold_info": ckpt.get("threshold_info"),
+            "at_model_threshold": _nearest_row(rows, threshold),
+            "scores": open_set_scores(logits, labels, unknown),
+        },
+        "threshold_saved": None,
+        "warnings": warnings,
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if latency:
+        size = int(ckpt["preprocessing"]["input_size"])
+        result["latency_ms"] = measure_latency(model, size, dev, budget_s=4.0 if dev.type == "cpu" else 2.0)
+    if save_threshold:
+        result["threshold_saved"] = {
+            "threshold": float(suggested["threshold"]),
+            "files": [str(p) for p in _threshold_targets(checkpoint)],
+        }
+    result["metrics_json"] = str((out / "metrics.json").resolve())
+    # metrics.json first: once the checkpoints change below, it is older than them (stale for caches)
+    text = json.dumps(result, indent=2, default=_jsonable)
+    workspace.atomic_write_text(out / "metrics.json", text)
+    if save_threshold:
+        info = {k: v for k, v in suggested.items() if v is not None}
+        info.update(split=split, source="evaluate")
+        for path in _threshold_targets(checkpoint):
+            write_threshold(path, float(suggested["threshold"]), info)
+    return json.loads(text)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or {} when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_predictions(
+    path: Path, files: list[str], labels: np.ndarray, probs: np.ndarray, classes: list[str],
+    accepted: np.ndarray,
+) -> None:
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+    cols = ["file", "true", "pred", "confidence"]
+    for k in (1, 2, 3):
+        cols += [f"top{k}_label", f"top{k}_prob"]
+    cols += ["correct", "accepted_at_threshold"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(cols)
+    for i, f in enumerate(files):
+        row: list[Any] = [f, classes[labels[i]], classes[top[i, 0]], f"{probs[i, top[i, 0]]:.6f}"]
+        for k in range(3):
+            row += [classes[top[i, k]], f"{probs[i, top[i, k]]:.6f}"] if k < top.shape[1] else ["", ""]
+        row += [int(top[i, 0] == labels[i]), int(accepted[i])]
+        writer.writerow(row)
+    workspace.atomic_write_text(path, buf.getvalue())
+
+
+def _threshold_targets(checkpoint: Path) -> list[Path]:
+    """The evaluated file, and with best.pt or last.pt, both of them."""
+    if checkpoint.name in ("best.pt", "last.pt"):
+        return [p for p in (checkpoint.parent / "best.pt", checkpoint.parent / "last.pt") if p.is_file()]
+    return [checkpoint]
+
+
+def write_threshold(path: Path, threshold: float, info: dict[str, Any]) -> None:
+    """Store ``threshold`` (and how it was chosen) in the checkpoint at ``path``, atomically."""
+    ckpt = load_checkpoint(path)
+    ckpt["threshold"] = float(threshold)
+    ckpt["threshold_info"] = info
+    save_checkpoint(path, {k: v for k, v in ckpt.items() if k not in ("format", "versions")})
+
+
+def cached_evaluation(
+    run: str | Path, split: str = "test", *, need_latency: bool = True
+) -> dict[str, Any] | None:
+    """The saved ``metrics.json`` of ``run`` on ``split`` if still valid, else None.
+
+    Valid: newer than the checkpoint and than the dataset's manifest, for the same checkpoint
+    and split, with its predictions.csv present (and latency measured, if asked for).
+    """
+    checkpoint, run_dir = resolve_run(run)
+    path = eval_dir(run_dir, checkpoint, split) / "metrics.json"
+    if not path.is_file() or not checkpoint.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    mtime = path.stat().st_mtime
+    manifest = Path(result.get("dataset_path", "")) / "manifest.csv"
+    fresh = (
+        mtime >= checkpoint.stat().st_mtime
+        and manifest.is_file()
+        and mtime >= manifest.stat().st_mtime
+        and result.get("split") == split
+        and result.get("checkpoint") == str(checkpoint.resolve())
+        and Path(result.get("predictions_csv", "")).is_file()
+        and (result.get("latency_ms") is not None or not need_latency)
+    )
+    return result if fresh else None
+
+
+__all__ = [
+    "cached_evaluation", "eval_dir", "evaluate_run", "measure_latency", "open_set_scores", "predict_logits",
+    "resolve_run", "write_threshold",
+]

@@ -1,0 +1,172 @@
+"""Plotly figures of runs and evaluations, shared by the HTML report and the dashboard.
+
+Each builder takes plain data (the rows of ``metrics.csv``, an evaluation's confusion matrix or
+open-set sweep) and returns a :class:`plotly.graph_objects.Figure`; none of them reads files.
+Runs keep one colour each across figures when passed in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+PALETTE: list[str] = list(qualitative.Plotly)
+METRIC_LABELS = {
+    "accuracy": "accuracy", "macro_f1": "macro F1", "weighted_f1": "weighted F1",
+    "known_accuracy": "known accuracy", "false_accept_rate": "false-accept rate",
+}
+
+
+def run_color(i: int) -> str:
+    """The colour of the ``i``-th run."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def curves_figure(runs_metrics: Mapping[str, Sequence[Mapping[str, float]]]) -> go.Figure:
+    """Per-epoch loss (train solid, val dashed), val accuracy and val macro F1 of every run, shared axes.
+
+    ``runs_metrics`` maps a run label to its ``metrics.csv`` rows (``facecore.train.read_metrics``).
+    """
+    fig = make_subplots(
+        rows=1, cols=3, horizontal_spacing=0.07,
+        subplot_titles=("loss (train solid, validation dashed)", "validation accuracy",
+                        "validation macro F1"),
+    )
+    for i, (name, rows) in enumerate(runs_metrics.items()):
+        color = run_color(i)
+        epochs = [r["epoch"] for r in rows]
+        series = [
+            (1, "train_loss", "train loss", "solid", True),
+            (1, "val_loss", "val loss", "dash", False),
+            (2, "val_acc", "val accuracy", "solid", False),
+            (3, "val_f1", "val macro F1", "solid", False),
+        ]
+        for col, key, what, dash, legend in series:
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs, y=[r.get(key) for r in rows], mode="lines+markers", name=name,
+                    legendgroup=name, showlegend=legend, line={"color": color, "dash": dash},
+                    hovertemplate=f"{name}<br>epoch %{{x}}<br>{what} %{{y:.4f}}<extra></extra>",
+                ),
+                row=1, col=col,
+            )
+    dtick = 1 if _max_epoch(runs_metrics) <= 20 else None
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=dtick)
+    fig.update_yaxes(rangemode="tozero", col=1)
+    fig.update_yaxes(range=[0, 1.02], col=2)
+    fig.update_yaxes(range=[0, 1.02], col=3)
+    fig.update_layout(title="Training curves", height=380, margin={"t": 70, "b": 40}, legend_title_text="run")
+    return fig
+
+
+def _max_epoch(runs_metrics: Mapping[str, Sequence[Mapping[str, float]]]) -> int:
+    return max((int(r["epoch"]) for rows in runs_metrics.values() for r in rows), default=0)
+
+
+def confusion_figure(
+    cm: Sequence[Sequence[int]] | np.ndarray, classes: Sequence[str], title: str = ""
+) -> go.Figure:
+    """Heatmap of a confusion matrix (rows: true class, columns: predicted), counts written in the cells.
+
+    Colour is the share of the true class's images (the row), so small classes stay readable.
+    """
+    counts = np.asarray(cm, dtype=np.int64).reshape(len(classes), len(classes))
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=share, x=list(classes), y=list(classes), text=counts, texttemplate="%{text}",
+            colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "share of row", "tickformat": ".0%"},
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images (%{z:.0%} of the true class)"
+            "<extra></extra>",
+        )
+    )
+    side = max(320, 60 + 48 * len(classes))
+    fig.update_layout(
+        title=title or "Confusion matrix", width=side + 160, height=side + 80,
+        xaxis={"title": "predicted", "tickangle": -35, "type": "category"},
+        yaxis={"title": "true", "autorange": "reversed", "type": "category"},
+        margin={"t": 60, "l": 10, "b": 10},
+    )
+    return fig
+
+
+def openset_figure(
+    sweeps: Mapping[str, Sequence[Mapping[str, Any]]], markers: Mapping[str, float] | None = None
+) -> go.Figure:
+    """Known accuracy against false-accept rate over thresholds, one curve per run.
+
+    ``sweeps`` maps a run label to its ``facecore.openset.sweep`` rows; ``markers`` (optional)
+    maps a label to the threshold its model uses, drawn as a large point on its curve.
+    """
+    fig = go.Figure()
+    empty = True
+    for i, (name, rows) in enumerate(sweeps.items()):
+        pts = [r for r in rows
+               if r.get("false_accept_rate") is not None and r.get("known_accuracy") is not None]
+        if not pts:
+            continue
+        empty = False
+        color = run_color(i)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["false_accept_rate"] for r in pts], y=[r["known_accuracy"] for r in pts],
+                customdata=[r["threshold"] for r in pts], mode="lines+markers", name=name,
+                legendgroup=name, line={"color": color, "shape": "hv"}, marker={"size": 4},
+                hovertemplate=f"{name}<br>threshold %{{customdata:.2f}}<br>false-accept rate %{{x:.3f}}"
+                "<br>known accuracy %{y:.3f}<extra></extra>",
+            )
+        )
+        if markers and name in markers:
+            at = min(pts, key=lambda r: abs(float(r["threshold"]) - markers[name]))
+            fig.add_trace(
+                go.Scatter(
+                    x=[at["false_accept_rate"]], y=[at["known_accuracy"]], mode="markers", legendgroup=name,
+                    showlegend=False, marker={"color": color, "size": 13, "symbol": "diamond",
+                                              "line": {"color": "black", "width": 1}},
+                    hovertemplate=f"{name}: model threshold {markers[name]:.2f}<br>false-accept rate "
+                    "%{x:.3f}<br>known accuracy %{y:.3f}<extra></extra>",
+                )
+            )
+    if empty:
+        fig.add_annotation(text="no Unknown faces in this split: the false-accept rate is undefined",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(
+        title="Open set: known faces named correctly vs Unknown faces accepted (diamond: model threshold)",
+        xaxis={"title": "false-accept rate (Unknown faces accepted)", "range": [-0.02, 1.02]},
+        yaxis={"title": "known accuracy (accepted and correct)", "range": [-0.02, 1.02]},
+        height=420, legend_title_text="run",
+    )
+    return fig
+
+
+def bars_figure(
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str] = ("accuracy", "macro_f1", "weighted_f1"),
+    label_key: str = "label",
+) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per run (``rows``: dicts of ``label_key`` and metrics)."""
+    fig = go.Figure()
+    names = [METRIC_LABELS.get(m, m) for m in metrics]
+    for i, row in enumerate(rows):
+        values = [row.get(m) for m in metrics]
+        fig.add_trace(
+            go.Bar(
+                x=names, y=values, name=str(row.get(label_key, i)), marker_color=run_color(i),
+                text=[f"{v:.3f}" if v is not None else "" for v in values], textposition="outside",
+                hovertemplate=f"{row.get(label_key, i)}<br>%{{x}} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group", title="Accuracy and F1", yaxis={"range": [0, 1.1], "title": "score"},
+        height=380, legend_title_text="run",
+    )
+    return fig
+
+
+__all__ = ["bars_figure", "confusion_figure", "curves_figure", "openset_figure", "run_color"]
