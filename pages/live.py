@@ -1,0 +1,5 @@
+"""live page (being built)."""
+
+import streamlit as st
+
+st.title("Live")
