@@ -66,19 +66,22 @@ def cmd_dataset_import(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_sample(args: argparse.Namespace) -> int:
-    from facecore.dataset import import_dataset
-    from facecore.sample import fetch_lfw, select_people
+    from facecore.sample import build_sample
 
-    source = Path(args.source) if args.source else fetch_lfw(progress=_progress("LFW"))
-    listing = select_people(
-        source,
+    kwargs = _import_kwargs(args)
+    progress = kwargs.pop("progress")
+    kwargs.pop("seed")
+    report = build_sample(
+        args.name,
+        source=Path(args.source) if args.source else None,
         people=args.people,
         min_images=args.min_images,
         unknown=args.unknown,
         max_per_person=args.max_per_person,
         seed=args.seed,
+        progress=progress,
+        **kwargs,
     )
-    report = import_dataset(listing, args.name, source_label=str(source), **_import_kwargs(args))
     _print_json(report.to_dict()) if args.json else print(report)
     return 0
 

@@ -8,6 +8,7 @@ scikit-learn's ``fetch_lfw_people`` loader into ``<FACECORE_HOME>/downloads``.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -134,3 +135,30 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if self.progress:
             self.progress(0, 0, record.getMessage())
+
+
+def build_sample(
+    name: str = "lfw-sample",
+    *,
+    source: Path | None = None,
+    people: int = 7,
+    min_images: int = 0,
+    unknown: int = 100,
+    max_per_person: int = 0,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+    **import_options: object,
+):
+    """Build dataset ``name`` from ``source`` (or ``$FACECORE_LFW_SOURCE``, or LFW downloaded).
+
+    Returns the :class:`~facecore.dataset.ImportReport`. ``import_options`` go to
+    :func:`facecore.dataset.import_dataset` (mode, detector, no_face, ...).
+    """
+    from facecore.dataset import import_dataset
+
+    env = os.environ.get("FACECORE_LFW_SOURCE")
+    root = Path(source) if source else Path(env) if env else fetch_lfw(progress=progress)
+    listing = select_people(
+        root, people=people, min_images=min_images, unknown=unknown, max_per_person=max_per_person, seed=seed
+    )
+    return import_dataset(listing, name, source_label=str(root), progress=progress, **import_options)
