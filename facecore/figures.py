@@ -2,7 +2,8 @@
 
 Each builder takes plain data (the rows of ``metrics.csv``, an evaluation's confusion matrix or
 open-set sweep) and returns a :class:`plotly.graph_objects.Figure`; none of them reads files.
-Runs keep one colour each across figures when passed in the same order.
+Runs keep one colour each across figures when passed in the same order. :func:`faces_image`
+draws numbered face boxes on a photo held in memory and returns the new image as an array.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
@@ -169,4 +171,127 @@ def bars_figure(
     return fig
 
 
-__all__ = ["bars_figure", "confusion_figure", "curves_figure", "openset_figure", "run_color"]
+def confusion_select_figure(
+    cm: Sequence[Sequence[int]] | np.ndarray, classes: Sequence[str], title: str = ""
+) -> go.Figure:
+    """:func:`confusion_figure` whose non-empty cells can be clicked (a dashboard selection event).
+
+    Plotly heatmaps report no selection, so an invisible marker sits on every non-empty cell:
+    clicking a cell selects its marker, whose ``x`` is the predicted class and ``y`` the true one.
+    """
+    fig = confusion_figure(cm, classes, title)
+    counts = np.asarray(cm, dtype=np.int64).reshape(len(classes), len(classes))
+    fig.data[0].hoverinfo = "skip"
+    true_idx, pred_idx = np.nonzero(counts)
+    side = max(320, 60 + 48 * len(classes))
+    fig.add_trace(
+        go.Scatter(
+            x=[classes[j] for j in pred_idx], y=[classes[i] for i in true_idx],
+            customdata=[int(counts[i, j]) for i, j in zip(true_idx, pred_idx, strict=True)],
+            mode="markers", showlegend=False,
+            marker={"symbol": "square", "size": max(10, int(0.6 * (side - 140) / len(classes))),
+                    "color": "rgba(0,0,0,0)"},
+            selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}},
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (click to show them)"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(clickmode="event+select", hovermode="closest", dragmode=False)
+    return fig
+
+
+def cost_figure(rows: Sequence[Mapping[str, Any]], label_key: str = "label") -> go.Figure:
+    """What each run costs, in a 2 x 2 grid: parameters in millions (trainable solid, total light),
+    checkpoint MB, training minutes and milliseconds per image at batch 1. ``rows``: dicts with
+    ``label_key``, ``params_trainable``, ``params_total``, ``checkpoint_mb``, ``train_minutes``
+    and ``ms_per_image_b1`` (None where unknown).
+    """
+    panels = (
+        ("parameters (M): trainable, total", None),
+        ("checkpoint (MB)", "checkpoint_mb"),
+        ("training (minutes)", "train_minutes"),
+        ("ms per image (batch 1)", "ms_per_image_b1"),
+    )
+    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.12, vertical_spacing=0.2,
+                        subplot_titles=[t for t, _ in panels])
+    labels = [str(r.get(label_key, i)) for i, r in enumerate(rows)]
+    colors = [run_color(i) for i in range(len(rows))]
+    for key, opacity in (("params_total", 0.35), ("params_trainable", 1.0)):
+        values = [r[key] / 1e6 if r.get(key) is not None else None for r in rows]
+        fig.add_trace(
+            go.Bar(x=labels, y=values, marker_color=colors, opacity=opacity, showlegend=False,
+                   text=[f"{v:.2f}" if v is not None else "" for v in values], textposition="outside",
+                   hovertemplate=f"%{{x}}<br>{key.split('_')[1]} parameters %{{y:.3f}} M<extra></extra>"),
+            row=1, col=1,
+        )
+    _headroom(fig, [r["params_total"] / 1e6 for r in rows if r.get("params_total") is not None], 1, 1)
+    for i, (title, key) in enumerate(panels[1:], start=1):
+        values = [r.get(key) for r in rows]
+        fig.add_trace(
+            go.Bar(x=labels, y=values, marker_color=colors, showlegend=False,
+                   text=[f"{v:.2f}" if v is not None else "n/a" for v in values], textposition="outside",
+                   hovertemplate=f"%{{x}}<br>{title} %{{y:.3f}}<extra></extra>"),
+            row=1 + i // 2, col=1 + i % 2,
+        )
+        _headroom(fig, [v for v in values if v is not None], 1 + i // 2, 1 + i % 2)
+    fig.update_layout(barmode="overlay", title="Size and speed", height=460, margin={"t": 80, "b": 40})
+    return fig
+
+
+def _headroom(fig: go.Figure, values: Sequence[float], row: int, col: int) -> None:
+    """Y axis from 0 to a quarter above the tallest bar, so the value written above it fits."""
+    fig.update_yaxes(range=[0, 1.25 * max([*values, 0.0]) or 1.0], row=row, col=col)
+
+
+def openset_threshold_figure(
+    sweeps: Mapping[str, Sequence[Mapping[str, Any]]],
+    threshold: float,
+    markers: Mapping[str, float] | None = None,
+) -> go.Figure:
+    """:func:`openset_figure` plus each run's operating point at ``threshold`` (a large circle).
+
+    The diamonds stay at each model's own threshold (``markers``), so the two can be compared.
+    """
+    fig = openset_figure(sweeps, markers)
+    for i, (name, rows) in enumerate(sweeps.items()):
+        pts = [r for r in rows
+               if r.get("false_accept_rate") is not None and r.get("known_accuracy") is not None]
+        if not pts:
+            continue
+        at = min(pts, key=lambda r: abs(float(r["threshold"]) - threshold))
+        fig.add_trace(
+            go.Scatter(
+                x=[at["false_accept_rate"]], y=[at["known_accuracy"]], mode="markers", legendgroup=name,
+                showlegend=False, marker={"color": run_color(i), "size": 16, "symbol": "circle-open",
+                                          "line": {"width": 3}},
+                hovertemplate=f"{name} at threshold {threshold:.2f}<br>false-accept rate %{{x:.3f}}"
+                "<br>known accuracy %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Open set at threshold {threshold:.2f} (circle); diamond: each model's own threshold"
+    )
+    return fig
+
+
+def faces_image(image_rgb: np.ndarray, boxes: Sequence[Sequence[int]], labels: Sequence[str]) -> np.ndarray:
+    """A copy of ``image_rgb`` with each box ``(x, y, w, h)`` drawn and its label written above it."""
+    img = Image.fromarray(np.ascontiguousarray(image_rgb, dtype=np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 300))
+    font = ImageFont.load_default(size=max(14, round(max(img.size) / 45)))
+    for i, ((x, y, w, h), text) in enumerate(zip(boxes, labels, strict=True)):
+        color = PALETTE[i % len(PALETTE)]
+        draw.rectangle((x, y, x + w, y + h), outline=color, width=width)
+        _, _, right, bottom = draw.textbbox((0, 0), text, font=font)
+        tag = bottom + 2 * width
+        ty = y - tag if y - tag >= 0 else y + h
+        draw.rectangle((x, ty, x + right + 2 * width, ty + tag), fill=color)
+        draw.text((x + width, ty + width), text, fill="white", font=font)
+    return np.asarray(img)
+
+
+__all__ = [
+    "bars_figure", "confusion_figure", "confusion_select_figure", "cost_figure", "curves_figure",
+    "faces_image", "openset_figure", "openset_threshold_figure", "run_color",
+]

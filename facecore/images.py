@@ -24,8 +24,9 @@ _FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "WEBP", "PPM"})
 MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 30 * 1024 * 1024
 
-# Pillow's own decompression-bomb guard is kept as a backstop and made an error, not a warning.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Pillow's own decompression-bomb guard is kept as a backstop (at twice our limit, so our clearer
+# message comes first) and made an error, not a warning.
+Image.MAX_IMAGE_PIXELS = 2 * MAX_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 

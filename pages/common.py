@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 import streamlit as st
 
+from facecore import workspace
 from facecore.dataset import list_datasets
+from facecore.detect import find_yunet_model
+
+if TYPE_CHECKING:  # torch is imported only by the pages that predict
+    from facecore.infer import LoadedModel, Predictor
 
 
 def choose_dataset(key: str = "dataset", label: str = "Dataset") -> str | None:
@@ -18,3 +30,92 @@ def choose_dataset(key: str = "dataset", label: str = "Dataset") -> str | None:
     name = st.selectbox(label, names, index=index, key=f"{key}-select")
     st.session_state["dataset"] = name
     return name
+
+
+def list_runs() -> list[dict[str, Any]]:
+    """Finished runs (a ``best.pt`` and a ``summary.json``), newest first: the summary plus
+    ``path`` (the run folder) and ``mtime`` (of best.pt)."""
+    root = workspace.models_dir()
+    runs = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        best, summary = folder / "best.pt", folder / "summary.json"
+        if not (best.is_file() and summary.is_file()):
+            continue
+        try:
+            info = json.loads(summary.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict):
+            runs.append({**info, "run": folder.name, "path": str(folder), "mtime": best.stat().st_mtime})
+    return sorted(runs, key=lambda r: -r["mtime"])
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: str, yunet: str) -> Predictor:
+    from facecore.infer import Predictor
+
+    return Predictor(list(checkpoints), detector=detector)
+
+
+def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predictor:
+    """A :class:`Predictor` for ``runs``, kept across reruns until a checkpoint file (its modification
+    time) or the YuNet model file changes."""
+    from facecore.infer import resolve_checkpoint
+
+    paths = tuple(str(resolve_checkpoint(r)) for r in runs)
+    stamps = tuple(Path(p).stat().st_mtime_ns for p in paths)
+    return _predictor(paths, stamps, detector, str(find_yunet_model() or ""))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _loaded_run(checkpoint: str, mtime_ns: int) -> LoadedModel:
+    from facecore.infer import load_run
+
+    return load_run(checkpoint)
+
+
+def loaded_run(run: str | Path) -> LoadedModel:
+    """A run loaded once for inference, kept across reruns and sessions until its checkpoint changes."""
+    from facecore.infer import resolve_checkpoint
+
+    path = resolve_checkpoint(run)
+    return _loaded_run(str(path), path.stat().st_mtime_ns)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _read_csv(path: str, mtime_ns: int) -> pd.DataFrame:
+    labels = ["file", "true", "pred", "top1_label", "top2_label", "top3_label"]
+    return pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(labels, str))
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """An evaluation's ``predictions.csv`` as a DataFrame, read again only when the file changes."""
+    return _read_csv(str(path), Path(path).stat().st_mtime_ns)
+
+
+def ice_config() -> tuple[list[dict], str]:
+    """WebRTC ICE servers and where they came from, in words (for guidance next to a player).
+
+    ``$FACECORE_ICE_SERVERS`` (a JSON list of RTCIceServer objects, e.g.
+    ``[{"urls": ["stun:stun.l.google.com:19302"]}]``, or ``{"iceServers": [...]}``) wins; else
+    ``servers`` in the ``[ice]`` table of ``.streamlit/secrets.toml``; else none (loopback and LAN).
+    A malformed value is reported on the page and ignored.
+    """
+    from facecore.errors import FacecoreError
+    from facecore.live import ICE_ENV, rtc_configuration
+
+    try:
+        secret = st.secrets.get("ice", {}).get("servers")
+    except (FileNotFoundError, KeyError, AttributeError):  # no secrets.toml, or no [ice] table
+        secret = None
+    try:
+        config, source = rtc_configuration(env=os.environ.get(ICE_ENV), secret=secret)
+    except FacecoreError as exc:
+        st.warning(f"{exc} Using no ICE servers.")
+        return [], "no STUN/TURN servers (the configured ones are invalid)"
+    return config["iceServers"], source
+
+
+def ice_servers() -> list[dict]:
+    """WebRTC ICE servers (see :func:`ice_config`), e.g. for ``{"iceServers": ice_servers()}``."""
+    return ice_config()[0]
