@@ -161,6 +161,99 @@ def cmd_dataset_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- dataset edits (the Dataset page: people, images, no-face review, enrollment) ---------------
+
+
+def _print_edit(result, as_json: bool) -> int:
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        print(result.message)
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_dataset_rename(args: argparse.Namespace) -> int:
+    from facecore.edit import rename_class
+
+    return _print_edit(rename_class(args.name, args.old, args.new), args.json)
+
+
+def cmd_dataset_remove_class(args: argparse.Namespace) -> int:
+    from facecore.edit import delete_class
+
+    if not args.yes:
+        print(f"Refusing to delete {args.person!r} and its images without --yes.", file=sys.stderr)
+        return 2
+    return _print_edit(delete_class(args.name, args.person), args.json)
+
+
+def cmd_dataset_remove_image(args: argparse.Namespace) -> int:
+    from facecore.edit import delete_image
+
+    return _print_edit(delete_image(args.name, args.file), args.json)
+
+
+def cmd_dataset_noface(args: argparse.Namespace) -> int:
+    from facecore.dataset import load_dataset
+    from facecore.edit import resolve_noface
+
+    if args.file is None:
+        rows = [r for r in load_dataset(args.name).rows if r.status == "no_face"]
+        if args.json:
+            _print_json([{"file": r.file, "class": r.class_name, "source": r.source} for r in rows])
+        elif not rows:
+            print(f"Every image in {args.name!r} has a face.")
+        for r in [] if args.json else rows:
+            print(f"{r.file}\t{r.class_name}\t{r.source}")
+        return 0
+    action = "keep" if args.keep else "centre_crop" if args.centre_crop else "delete" if args.delete else None
+    if action is None:
+        print("Say what to do with the image: --keep, --centre-crop or --delete.", file=sys.stderr)
+        return 2
+    return _print_edit(resolve_noface(args.name, args.file, action), args.json)
+
+
+def cmd_dataset_enroll(args: argparse.Namespace) -> int:
+    from facecore.detect import create_detector
+    from facecore.edit import add_crops
+    from facecore.enroll import EnrollSession, QualityConfig
+    from facecore.errors import DatasetError, ImageError
+    from facecore.images import load_rgb
+
+    config = QualityConfig(
+        min_face=args.min_face,
+        min_score=args.min_score,
+        min_sharpness=args.min_sharpness,
+        duplicate_mad=args.duplicate_mad,
+    )
+    detector = create_detector(args.detector)
+    session = EnrollSession(detector, target=len(args.images), config=config, interval=0)
+    for path in args.images:
+        try:
+            verdict = session.offer(load_rgb(path), force=True)
+        except ImageError as exc:
+            print(f"skipped {path}: {exc}", file=sys.stderr)
+            continue
+        print(f"{'accepted' if verdict.accepted else 'skipped '} {path}: {verdict.reason}", file=sys.stderr)
+    crops = session.take_new()
+    if not crops:
+        raise DatasetError(f"None of the {len(args.images)} images passed the checks; nothing was saved.")
+    result = add_crops(args.name, args.person, crops, source="enroll", detector=detector.name)
+    return _print_edit(result, args.json)
+
+
+def cmd_dataset_add_images(args: argparse.Namespace) -> int:
+    from facecore.dataset import import_dataset
+    from facecore.edit import person_listing
+
+    listing = person_listing(args.person, [(Path(p).name, Path(p).read_bytes) for p in args.images])
+    report = import_dataset(listing, args.name, source_label=args.person, **_import_kwargs(args))
+    _print_json(report.to_dict()) if args.json else print(report)
+    return 0
+
+
 # --- detection, models, weights ----------------------------------------------------------------
 
 
@@ -561,6 +654,57 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--no-{flag}", action="store_true", help=f"switch off {flag}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dataset_augment)
+
+    p = dsub.add_parser("add-images", help="import photos of one person (faces detected and cropped)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--person", required=True, help="the person in the photos (new or existing)")
+    p.add_argument("images", nargs="+", help="image files")
+    _add_import_options(p)
+    p.set_defaults(func=cmd_dataset_add_images)
+
+    p = dsub.add_parser("enroll", help="add one person's face crops from photos that pass the webcam checks")
+    p.add_argument("name", help="dataset name (created if missing)")
+    p.add_argument("--person", required=True, help="the person's name")
+    p.add_argument("images", nargs="+", help="photos (camera frames) of the person")
+    p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet"], help="face detector")
+    p.add_argument("--min-face", type=int, default=80, help="smallest face side in pixels (default 80)")
+    p.add_argument("--min-score", type=float, default=0.88, help="YuNet face score (default 0.88)")
+    p.add_argument("--min-sharpness", type=float, default=1.0, help="blur threshold (default 1.0)")
+    p.add_argument(
+        "--duplicate-mad", type=float, default=6.0, help="near-duplicate threshold, grey levels (default 6)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_enroll)
+
+    p = dsub.add_parser("rename", help="rename a person (splits unchanged)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("old", help="the person's current name")
+    p.add_argument("new", help="the new name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_rename)
+
+    p = dsub.add_parser("remove-class", help="delete a person and their images")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("person", help="the person to delete")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_remove_class)
+
+    p = dsub.add_parser("remove-image", help="delete one image (path in the dataset, or a unique file name)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("file", help="e.g. Colin_Powell/Colin_Powell_0001_3fa2b1c9d0.jpg")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_remove_image)
+
+    p = dsub.add_parser("noface", help="list the images where no face was found, or keep / crop / delete one")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("file", nargs="?", help="a no-face image (omit to list them)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--keep", action="store_true", help="keep the whole image, padded square and resized")
+    what.add_argument("--centre-crop", action="store_true", help="keep its centre crop")
+    what.add_argument("--delete", action="store_true", help="delete it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset_noface)
 
     p = sub.add_parser("detect", help="detect faces in one image")
     p.add_argument("image")
