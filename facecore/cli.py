@@ -331,15 +331,14 @@ def cmd_weights_download(args: argparse.Namespace) -> int:
 
 # --- training and jobs -------------------------------------------------------------------------
 
-THREE = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
-
 
 def configs_from_args(args: argparse.Namespace) -> list:
     """The TrainConfig of each model asked for: its own defaults, then the options given."""
     from facecore.config import TrainConfig
+    from facecore.runs import COMPARED_MODELS
     from facecore.transforms import AugmentConfig
 
-    models = list(THREE) if args.model == ["all"] else args.model
+    models = list(COMPARED_MODELS) if args.model == ["all"] else args.model
     configs = []
     for name in models:
         overrides = {
@@ -372,9 +371,14 @@ def configs_from_args(args: argparse.Namespace) -> list:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from facecore import jobs, workspace
+    from facecore.runs import trainable_configs
     from facecore.train import ProgressPrinter, Trainer, set_threads
 
     configs = configs_from_args(args)
+    if args.model == ["all"]:
+        configs, skipped = trainable_configs(configs)
+        for model, reason in skipped.items():
+            print(f"skipping {model}: {reason}", file=sys.stderr)
     if args.background:
         job_id = jobs.start_job(configs, group=args.group or "", resume_run=args.resume)
         print(f"Started job {job_id}. Follow it: python -m facecore jobs show {job_id} --follow")
@@ -458,6 +462,49 @@ def cmd_jobs_delete(args: argparse.Namespace) -> int:
 
     delete_job(args.id)
     print(f"Deleted job {args.id}.")
+    return 0
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from facecore.runs import list_runs
+
+    rows = list_runs(dataset=args.dataset, group=args.group)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("No runs yet. Train one: python -m facecore train --dataset NAME --model custom_cnn")
+        return 0
+    print(
+        f"{'run':<44}{'model':<21}{'dataset':<14}{'group':<16}{'state':<10}{'epochs':>7}{'best':>5}"
+        f"{'val acc':>8}{'val F1':>8}{'test acc':>9}"
+    )
+    for r in rows:
+        epochs = f"{r['epochs_run']}/{r['epochs'] or '?'}"
+        print(
+            f"{r['run'][:43]:<44}{(r['model'] or '?'):<21}{(r['dataset'] or '?')[:13]:<14}"
+            f"{(r['group'] or '-')[:15]:<16}{r['state']:<10}{epochs:>7}{r['best_epoch'] or '-':>5}"
+            f"{_score(r['val_acc']):>8}{_score(r['val_f1']):>8}{_score(r['test_acc']):>9}"
+        )
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    from facecore.runs import delete_run, run_path
+
+    path = run_path(args.run)
+    if not args.yes:
+        print(f"Refusing to delete run {args.run!r} ({path}) without --yes.", file=sys.stderr)
+        return 2
+    delete_run(args.run)
+    print(f"Deleted run {args.run!r} ({path}).")
     return 0
 
 
@@ -793,6 +840,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = jsub.add_parser("run", help=argparse.SUPPRESS)
     p.add_argument("id")
     p.set_defaults(func=cmd_jobs_run)
+    runs = sub.add_parser("runs", help="trained runs: list them with their scores, delete one")
+    rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = rsub.add_parser(
+        "list", help="runs, newest first, with their best validation scores and test accuracy"
+    )
+    p.add_argument("--dataset", help="only runs on this dataset")
+    p.add_argument("--group", help="only runs of this comparison group")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs_list)
+    p = rsub.add_parser("delete", help="delete a run folder (refused while a job trains it)")
+    p.add_argument("run", metavar="RUN", help="run name (a folder under FACECORE_HOME/models)")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.set_defaults(func=cmd_runs_delete)
+
     splits = ["train", "val", "test"]
     p = sub.add_parser("evaluate", help="evaluate a run on a split: metrics, predictions, latency, open set")
     p.add_argument("--model", required=True, help="run name (under FACECORE_HOME/models), folder or .pt file")

@@ -1,0 +1,219 @@
+"""Trained runs: list them with their final scores, and delete one safely.
+
+A run is a folder ``<FACECORE_HOME>/models/<run>/`` written by :class:`facecore.train.Trainer`.
+:func:`list_runs` reads each run's ``summary.json`` (a finished run), else its ``config.json`` and
+``metrics.csv`` (a run still training, stopped or failed), and the test evaluation
+``eval_test/metrics.json`` when one exists. :func:`delete_run` refuses a run that a queued or
+running job trains, resumes or may be setting up, and removes the folder by first renaming it
+aside, so a half-deleted run is never listed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from facecore import workspace
+from facecore.config import TrainConfig
+from facecore.errors import FacecoreError
+from facecore.jobs import ACTIVE, list_jobs
+from facecore.models import get_model_spec
+from facecore.train import read_metrics
+from facecore.weights import weights_status
+
+#: The three models the study compares, in the order they are trained and shown.
+COMPARED_MODELS = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
+
+#: What :func:`list_runs` reports for each run (``state``: finished, training, stopped, empty).
+RUN_FIELDS = [
+    "run", "model", "dataset", "group", "state", "job", "epochs_run", "epochs", "best_epoch",
+    "val_loss", "val_acc", "val_f1", "test_acc", "test_f1", "feature_cache", "started", "updated",
+]
+
+
+class RunError(FacecoreError):
+    """A run cannot be found or deleted."""
+
+
+def run_path(name: str) -> Path:
+    """The folder of run ``name``, refusing names that are not one folder directly under ``models/``."""
+    if not name or name != Path(name).name or name.startswith(".") or name in ("..", "."):
+        raise RunError(f"{name!r} is not a run name (a folder directly under {workspace.models_dir()}).")
+    path = workspace.models_dir() / name
+    if not path.is_dir():
+        raise RunError(f"No run {name!r} under {workspace.models_dir()}.")
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _best_row(rows: list[dict[str, float]], monitor: str) -> dict[str, float] | None:
+    """The epoch the trainer keeps as best.pt: lowest val loss or highest val F1, earliest on ties."""
+    if not rows:
+        return None
+    if monitor == "val_f1":
+        return max(rows, key=lambda r: (r["val_f1"], -r["epoch"]))
+    return min(rows, key=lambda r: (r["val_loss"], r["epoch"]))
+
+
+def _active_runs() -> dict[str, str]:
+    """Run name -> id of the queued or running job that trains or resumes it."""
+    busy: dict[str, str] = {}
+    for job in list_jobs():
+        if job["status"] not in ACTIVE:
+            continue
+        names = [*job.get("runs", []), job.get("resume_run"), (job.get("progress") or {}).get("run")]
+        for name in names:
+            if name:
+                busy[name] = job["id"]
+    return busy
+
+
+def read_run(path: Path, busy: dict[str, str] | None = None) -> dict[str, Any]:
+    """One run's record (the keys of :data:`RUN_FIELDS`, plus ``path``); missing scores are None."""
+    busy = _active_runs() if busy is None else busy
+    summary = _read_json(path / "summary.json")
+    config = _read_json(path / "config.json") or {}
+    rows = read_metrics(path) if (path / "metrics.csv").is_file() else []
+    test = _read_json(path / "eval_test" / "metrics.json") or {}
+    record: dict[str, Any] = {k: None for k in RUN_FIELDS}
+    record.update(
+        run=path.name,
+        path=str(path),
+        model=config.get("model"),
+        dataset=config.get("dataset"),
+        group=config.get("group") or "",
+        epochs=config.get("epochs"),
+        epochs_run=len(rows),
+        job=busy.get(path.name),
+        test_acc=test.get("accuracy"),
+        test_f1=test.get("macro_f1"),
+        started=_mtime(path / "config.json") or _mtime(path),
+        updated=max(filter(None, (_mtime(path / f) for f in ("summary.json", "metrics.csv"))), default=None),
+    )
+    best = _best_row(rows, config.get("monitor", "val_loss"))
+    if summary:
+        record.update(
+            model=summary.get("model", record["model"]),
+            dataset=summary.get("dataset", record["dataset"]),
+            group=summary.get("group", record["group"]) or "",
+            epochs_run=summary.get("epochs_run", record["epochs_run"]),
+            best_epoch=summary.get("best_epoch"),
+            feature_cache=summary.get("feature_cache"),
+        )
+        best = summary.get("best") or best
+    elif best:
+        record["best_epoch"] = int(best["epoch"])
+    if best:
+        record.update(val_loss=best.get("val_loss"), val_acc=best.get("val_acc"), val_f1=best.get("val_f1"))
+    if record["job"]:
+        record["state"] = "training"
+    elif summary:
+        record["state"] = "finished"
+    else:
+        record["state"] = "stopped" if rows else "empty"
+    return record
+
+
+def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[dict[str, Any]]:
+    """Every run under ``models/``, newest first, optionally only those of ``dataset`` or ``group``."""
+    root = workspace.models_dir()
+    if not root.is_dir():
+        return []
+    busy = _active_runs()
+    runs = [read_run(p, busy) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    runs = [
+        r for r in runs
+        if (dataset is None or r["dataset"] == dataset) and (group is None or r["group"] == group)
+    ]
+    return sorted(runs, key=lambda r: (r["started"] or 0.0, r["run"]), reverse=True)
+
+
+def _setting_up(path: Path) -> str | None:
+    """The id of a running job that may be creating ``path``: a run it has not registered yet.
+
+    A job's trainer creates its run folder before it records the run in ``job.json`` (building
+    the model, and computing cached features, can take a while in between).
+    """
+    if (path / "summary.json").is_file():
+        return None
+    for job in list_jobs():
+        if job["status"] != "running" or (_mtime(path) or 0.0) < (job.get("started") or 0.0) - 1.0:
+            continue
+        for cfg in job.get("configs", []):
+            base = cfg.get("run_name") or f"{cfg.get('dataset')}-{cfg.get('model')}-"
+            if path.name.startswith(workspace.safe_name(base, what="run name")):
+                return job["id"]
+    return None
+
+
+def delete_run(name: str) -> Path:
+    """Delete run ``name`` (its checkpoints, metrics and evaluations) and return the folder it was.
+
+    Refuses while a queued or running job trains or resumes it, or while a running job may be
+    creating it; stop the job first. The folder is renamed aside before it is removed, so a
+    half-deleted run is never listed.
+    """
+    path = run_path(name)
+    job = _active_runs().get(name) or _setting_up(path)
+    if job:
+        raise RunError(
+            f"Run {name!r} is being trained by job {job}; stop the job first "
+            f"(python -m facecore jobs stop {job})."
+        )
+    aside = path.parent / f".deleting-{name}-{uuid.uuid4().hex[:8]}"
+    os.rename(path, aside)
+    try:
+        shutil.rmtree(aside)
+    except OSError as exc:
+        raise RunError(f"Run {name!r} is no longer listed, but {aside} could not be removed: {exc}") from exc
+    return path
+
+
+def weights_missing(model: str) -> str | None:
+    """Why ``model`` cannot train on this machine (its ImageNet weights file is absent), else None."""
+    if not get_model_spec(model).pretrained:
+        return None
+    status = weights_status(model)
+    if status["available"]:
+        return None
+    return (
+        f"The ImageNet weights for {model} are not on this machine. Run `python -m facecore weights "
+        f"download` where there is internet, or download {status['url']} and place it at "
+        f"{status['path']}."
+    )
+
+
+def trainable_configs(configs: list[TrainConfig]) -> tuple[list[TrainConfig], dict[str, str]]:
+    """Split ``configs`` into those that can train here and, by model, why the others cannot."""
+    kept, skipped = [], {}
+    for cfg in configs:
+        reason = weights_missing(cfg.model)
+        if reason:
+            skipped[cfg.model] = reason
+        else:
+            kept.append(cfg)
+    return kept, skipped
+
+
+__all__ = [
+    "COMPARED_MODELS", "RUN_FIELDS", "RunError", "delete_run", "list_runs", "read_run", "run_path",
+    "trainable_configs", "weights_missing",
+]

@@ -1,0 +1,93 @@
+"""The Train page in Chromium: start a small custom_cnn job through the UI and watch it live."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from facecore import jobs
+from facecore.runs import list_runs
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+PROGRESS_TEXTS = "[...document.querySelectorAll('[data-testid=stProgress]')].map(e => e.innerText)"
+
+
+def open_train(page, app_url: str) -> None:
+    """The app's home, then Train in the sidebar (as a user gets there)."""
+    page.goto(app_url)
+    page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()
+    page.get_by_role("heading", name="Train", exact=True).wait_for(timeout=60_000)
+
+
+def shot(page, name: str) -> None:
+    """A screenshot of the whole page (Streamlit scrolls inside the app, so grow the viewport)."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": max(900, min(int(height) + 40, 6000))})
+    page.screenshot(path=str(ARTIFACTS / name))
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.mark.timeout(300)
+def test_train_custom_cnn_from_the_browser(small_dataset: str, app_url: str, page) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        train_through_the_ui(app_url, page)
+    except Exception:
+        shot(page, "train-failure.png")
+        raise
+
+
+def wait_until(page, predicate, timeout_s: float, what: str):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if value := predicate():
+            return value
+        page.wait_for_timeout(300)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def train_through_the_ui(app_url: str, page) -> None:
+    open_train(page, app_url)
+    page.get_by_role("tab", name="custom_cnn").click()
+    panel = page.get_by_role("tabpanel", name="custom_cnn")
+    for label, value in (("Epochs", "2"), ("Batch size", "8")):
+        field = panel.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        page.wait_for_timeout(800)
+    shot(page, "train-form.png")
+    panel.get_by_role("button", name="Train custom_cnn").click()
+
+    (job,) = wait_until(page, jobs.list_jobs, 30, "the job the button starts")
+    page.get_by_text(job["id"]).first.wait_for(timeout=30_000)
+    page.get_by_test_id("stProgress").first.wait_for(timeout=60_000)
+    assert job["configs"][0]["epochs"] == 2 and job["configs"][0]["batch_size"] == 8
+    seen: list[str] = []
+    chart = page.get_by_test_id("stPlotlyChart")
+    end = time.monotonic() + 120
+    while time.monotonic() < end and not chart.count():
+        for text in page.evaluate(PROGRESS_TEXTS):
+            if text not in seen:
+                seen.append(text)
+                if len(seen) == 2:
+                    shot(page, "train-progress.png")
+        page.wait_for_timeout(250)
+    assert chart.count(), f"no live chart; progress seen: {seen}"
+    assert len(seen) >= 2 and all(t.startswith("custom_cnn (model 1 of 1)") for t in seen), seen
+    assert any("epoch 1/2" in t for t in seen), seen  # 3 batches an epoch: mid-epoch text may be missed
+    shot(page, "train-live.png")
+
+    second = page.context.browser.new_page()  # the job lives on disk: another tab shows the same job
+    open_train(second, app_url)
+    second.get_by_text(job["id"]).first.wait_for(timeout=60_000)
+    second.close()
+
+    page.get_by_text("Done: finished 1 run(s)").wait_for(timeout=120_000)
+    chart.first.wait_for(timeout=30_000)
+    page.get_by_test_id("stDataFrame").wait_for(timeout=30_000)  # the history, refreshed at the end
+    (run,) = list_runs()
+    assert run["state"] == "finished" and run["epochs_run"] == 2
+    page.wait_for_timeout(1000)
+    shot(page, "train-done.png")
