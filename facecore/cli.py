@@ -621,6 +621,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from facecore.live import LiveRecognizer, run_video
+
+    with LiveRecognizer(
+        args.model,
+        detector=args.detector,
+        threshold=args.threshold,
+        max_faces=args.max_faces,
+        detect_side=args.detect_side,
+        threads=args.threads,
+        device=args.device,
+    ) as recognizer:
+        summary = run_video(
+            args.source,
+            recognizer,
+            out=args.out,
+            every_frame=args.every_frame,
+            max_seconds=args.seconds,
+            report=(lambda _line: None) if args.json else print,
+        )
+    if args.json:
+        _print_json(summary)
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -902,6 +927,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("live", help="recognise faces in a video file or camera as the Live page does")
+    p.add_argument(
+        "source", metavar="VIDEO_OR_CAMERA", help="a video file (.mp4, .avi, .y4m ...) or a camera index"
+    )
+    p.add_argument(
+        "--model", action="append", required=True, metavar="RUN", help="run name, folder or .pt; repeatable"
+    )
+    p.add_argument("--threshold", type=float, help="unknown threshold (default: each run's own)")
+    p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
+    p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
+    p.add_argument("--max-faces", type=int, default=5, help="classify at most this many faces per frame")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for recognition (default 1)")
+    p.add_argument("--out", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv or .y4m)")
+    p.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="recognise every frame before the next (offline); default: paced as live, newest frame wins",
+    )
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON instead of a line per second"
+    )
+    p.set_defaults(func=cmd_live)
     return parser
 
 

@@ -1,5 +1,227 @@
-"""live page (being built)."""
+"""Live: recognise faces in the webcam stream (WebRTC) or in a snapshot, with one model or all three.
 
+The frame work lives in :class:`facecore.live.LiveRecognizer`; this page picks the runs, the
+threshold and the mode, hands the recognizer's frame callback to streamlit-webrtc, and shows the
+names it publishes.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-st.title("Live")
+from facecore.errors import FacecoreError
+from facecore.images import load_rgb
+from facecore.live import LiveRecognizer, LiveResult, default_runs
+from facecore.runs import COMPARED_MODELS
+from pages.common import ice_config, list_runs, loaded_run
+
+NEWEST = "newest run of each model"
+NO_FRAMES_S = 10.0
+
+
+def choose_runs(runs: list[dict[str, Any]]) -> list[str]:
+    """One run, or one run of each of the three models (default: the newest, or a group's)."""
+    mode = st.radio("Models", ["One model", "All three models"], horizontal=True, key="live-models")
+    if mode == "One model":
+        labels = {r["run"]: f"{r['run']}  ({r['model']}, dataset {r.get('dataset')})" for r in runs}
+        return [st.selectbox("Run", list(labels), format_func=labels.get, key="live-run")]
+    groups = sorted({r.get("group") or "" for r in runs} - {""})
+    group = st.selectbox("Runs", [NEWEST, *groups], key="live-group") if groups else NEWEST
+    defaults = default_runs(runs, None if group == NEWEST else group)
+    chosen = []
+    for column, model in zip(st.columns(3), COMPARED_MODELS, strict=True):
+        options = [r["run"] for r in runs if r["model"] == model]
+        if not options:
+            column.caption(f"No `{model}` run yet: train one on the Train page.")
+            continue
+        index = options.index(defaults[model]) if model in defaults else 0
+        chosen.append(column.selectbox(model, options, index=index, key=f"live-{model}-{group}"))
+    return chosen
+
+
+def choose_threshold(runs: list[dict[str, Any]], chosen: list[str]) -> float:
+    """The Unknown threshold slider, set to the first run's calibrated threshold when the runs change."""
+    calibrated = {r["run"]: (r.get("threshold") or {}).get("threshold") for r in runs if r["run"] in chosen}
+    first = calibrated.get(chosen[0])
+    if st.session_state.get("live-threshold-runs") != chosen:
+        st.session_state["live-threshold-runs"] = list(chosen)
+        st.session_state["live-threshold"] = round(float(first), 2) if first is not None else 0.5
+    value = st.slider(
+        "Unknown below this confidence",
+        0.0,
+        1.0,
+        step=0.01,
+        key="live-threshold",
+        help="A face whose top class has a lower probability is labelled Unknown.",
+    )
+    known = [f"{run} {t:.2f}" for run, t in calibrated.items() if t is not None]
+    if known:
+        st.caption("Calibrated on the validation split: " + ", ".join(known))
+    return value
+
+
+def performance() -> tuple[int, int]:
+    """Torch threads for recognition and the detection size (an expander of advanced settings)."""
+    with st.expander("Performance"):
+        cores = os.cpu_count() or 1
+        threads = st.slider("Torch threads for recognition", 1, cores, 1, key="live-threads")
+        side = st.select_slider(
+            "Detect faces at (longer side, pixels)", [240, 320, 480, 640], 320, key="live-detect-side"
+        )
+        st.caption("One thread leaves the other cores to video decoding and encoding.")
+    return int(threads), int(side)
+
+
+def get_recognizer(runs: list[str], threads: int, side: int, threshold: float) -> LiveRecognizer:
+    """This session's recognizer, rebuilt when the runs or settings change (models load once)."""
+    key = (tuple(runs), threads, side)
+    held = st.session_state.get("live-recognizer")
+    if held is not None and held[0] == key:
+        recognizer = held[1]
+    else:
+        if held is not None:
+            held[1].close()
+        with st.spinner("Loading the models..."):
+            models = [loaded_run(r) for r in runs]
+        recognizer = LiveRecognizer(models, threads=threads, detect_side=side)
+        st.session_state["live-recognizer"] = (key, recognizer)
+    recognizer.threshold = threshold
+    return recognizer
+
+
+def guidance(source: str) -> None:
+    """What to check when the video does not start."""
+    st.caption(f"ICE: {source}.")
+    with st.expander("Video not starting? What to check"):
+        st.markdown(
+            "- **Camera permission**: allow the camera for this site (the icon in the address bar), "
+            "and close other apps that use it.\n"
+            "- **Secure page**: browsers give the camera only to `https://` pages or `localhost`.\n"
+            "- **Network**: away from this computer's network the video needs a STUN/TURN server. "
+            "Set `FACECORE_ICE_SERVERS` to a JSON list such as "
+            '`[{"urls": ["turn:turn.example.org:3478"], "username": "U", "credential": "P"}]`, '
+            "or add `[ice]` with `servers = [...]` to `.streamlit/secrets.toml`; firewalls must "
+            "let UDP (or TURN over TCP/TLS) through.\n"
+            "- **Still stuck**: choose *Snapshot* above: it recognises a photo without WebRTC."
+        )
+
+
+def percent(rows: list[dict[str, Any]], column: str) -> pd.DataFrame:
+    """Rows as a table with ``column`` shown as a percentage."""
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame[column] = frame[column].map(lambda v: f"{v:.0%}")
+    return frame
+
+
+def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) -> None:
+    """While the video plays: the faces of the newest result, the names seen so far, the stats."""
+    started = time.monotonic()
+    while True:
+        try:
+            result: LiveResult | None = recognizer.results.get(timeout=1.0)
+        except queue.Empty:
+            result = None
+        figures = recognizer.stats()
+        stats.caption(figures.line() + (f"  \nError: {figures.error}" if figures.error else ""))
+        if result is not None and result.faces:
+            now.table(percent(result.rows(), "confidence"), hide_index=True)
+        elif result is not None:
+            now.caption("No face in view.")
+        names = recognizer.seen()
+        if names:
+            rows = [{k: r[k] for k in ("name", "model", "times", "best")} for r in names]
+            seen.table(percent(rows, "best"), hide_index=True)
+        if figures.frames == 0 and time.monotonic() - started > NO_FRAMES_S:
+            stats.warning("Connected, but no video frames arrive: see *Video not starting?* by the player.")
+
+
+def live_video(recognizer: LiveRecognizer) -> None:
+    """The WebRTC player (SENDRECV) and, beside it, what is recognised."""
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    servers, source = ice_config()
+    player, side = st.columns([3, 2])
+    with player:
+        try:
+            ctx = webrtc_streamer(
+                key="live-webrtc",
+                mode=WebRtcMode.SENDRECV,
+                rtc_configuration={"iceServers": servers},
+                media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+                video_frame_callback=recognizer.av_callback,
+                async_processing=True,
+            )
+        except (AttributeError, RuntimeError) as exc:  # no Streamlit server session (a script runner)
+            st.info(f"Live video is not available in this session ({exc}); choose Snapshot above.")
+            ctx = None
+        guidance(source)
+    if ctx is None:
+        return
+    with side:
+        st.subheader("In view")
+        now = st.empty()
+        st.subheader("Recognised so far")
+        seen = st.empty()
+        stats = st.empty()
+        if ctx.state.signalling and not ctx.state.playing:
+            now.info("Connecting... if this takes more than a few seconds, see *Video not starting?*.")
+        elif not ctx.state.playing:
+            now.info("Press START and allow the camera.")
+    if ctx.state.playing:
+        show_results(recognizer, now, seen, stats)
+
+
+def snapshot(recognizer: LiveRecognizer) -> None:
+    """A photo from the camera, recognised once (no WebRTC needed)."""
+    shot = st.camera_input("Take a photo", key="live-snapshot")
+    if shot is None:
+        return
+    try:
+        image = load_rgb(shot.getvalue(), name="camera photo")
+    except FacecoreError as exc:
+        st.error(str(exc))
+        return
+    result, annotated = recognizer.recognize_image(image)
+    st.image(annotated, caption="Recognised faces")
+    if result.faces:
+        st.table(percent(result.rows(), "confidence"), hide_index=True)
+    else:
+        st.info("No face found in this photo.")
+
+
+def main() -> None:
+    st.title("Live")
+    runs = [r for r in list_runs() if r.get("model")]
+    if not runs:
+        st.info(
+            "No trained model yet. Train one on the Train page first (or run "
+            "`python -m facecore train --dataset NAME --model custom_cnn`), then come back to see it "
+            "recognise faces live. No dataset either? Add faces on the Dataset page."
+        )
+        return
+    chosen = choose_runs(runs)
+    if not chosen:
+        st.info("None of the three models has a trained run yet.")
+        return
+    threshold = choose_threshold(runs, chosen)
+    threads, side = performance()
+    try:
+        recognizer = get_recognizer(chosen, threads, side, threshold)
+    except FacecoreError as exc:
+        st.error(str(exc))
+        return
+    mode = st.radio("Camera", ["Live video", "Snapshot"], horizontal=True, key="live-camera")
+    if mode == "Live video":
+        live_video(recognizer)
+    else:
+        snapshot(recognizer)
+
+
+main()

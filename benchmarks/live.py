@@ -1,0 +1,256 @@
+"""Benchmark the Live page end to end: a fake camera in Chromium, WebRTC to `streamlit run`, and back.
+
+    python benchmarks/live.py [--home DIR] [--fps 30] [--seconds 20] [--models custom_cnn resnet50_scratch]
+
+For each model, the newest run in ``--home`` (default: a fresh temporary workspace, where each
+model is first trained for one epoch on 3 real LFW people + Unknown, 5 photos each) is chosen on the
+Live page; Chromium's fake camera plays a 640x480 ``.y4m`` of Colin Powell's photos at ``--fps``.
+After ``--warmup`` seconds the benchmark measures, for ``--seconds``:
+
+* **returned fps**: frames of the annotated video the browser presented (``requestVideoFrameCallback``
+  on the player's ``<video>``), per second;
+* **callback fps, recognition/s, detection ms, inference ms, dropped, lag**: the page's own stats
+  line (:class:`facecore.live.LiveStats`), sampled each second; ``lag`` is how far the frame callback
+  runs behind the camera's clock, at the start and at the end of the window (a growing lag would
+  mean frames queue up).
+
+``resnet50_pretrained`` has exactly the architecture of ``resnet50_scratch`` (the same speed), so
+it is not measured separately. Prints a Markdown table (or JSON with ``--json``) and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
+CHROMIUM = "/usr/bin/chromium"
+PEOPLE = ("Colin_Powell", "Tony_Blair", "Hugo_Chavez")
+STATS = re.compile(r"video ([\d.]+) fps \| recognition ([\d.]+)/s \| detection ([\d.]+) ms \| (.*)")
+FRAME_COUNTER = """() => {
+  const v = document.querySelector('video');
+  window.__presented = 0;
+  const tick = (_now, meta) => {
+    window.__presented = meta.presentedFrames;
+    v.requestVideoFrameCallback(tick);
+  };
+  v.requestVideoFrameCallback(tick);
+}"""
+
+
+def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, str]:
+    """The run to benchmark for each model: the newest in ``home``, else one trained for 1 epoch."""
+    os.environ["FACECORE_HOME"] = str(home)
+    from facecore.config import TrainConfig
+    from facecore.dataset import import_dataset, list_datasets
+    from facecore.live import default_runs
+    from facecore.runs import list_runs
+    from facecore.train import train
+    from facecore.transforms import AugmentConfig
+
+    detectors = home / "detectors"
+    detectors.mkdir(parents=True, exist_ok=True)
+    yunet = assets / "models" / "face_detection_yunet_2026may.onnx"
+    if not any(detectors.glob("face_detection_yunet*.onnx")):
+        shutil.copy(yunet, detectors / yunet.name)
+    chosen = default_runs([r for r in list_runs() if r["state"] == "finished"])
+    missing = [m for m in models if m not in chosen]
+    if missing and "bench-live" not in list_datasets():
+        src = home / "downloads" / "bench-live-src"
+        lfw = assets / "lfw-deepfunneled"
+        for person in PEOPLE:
+            (src / person).mkdir(parents=True, exist_ok=True)
+            for f in sorted((lfw / person).glob("*.jpg"))[:5]:
+                shutil.copy(f, src / person / f.name)
+        singles = sorted(p for p in lfw.iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) == 1)[:5]
+        (src / "Unknown").mkdir(exist_ok=True)
+        for p in singles:
+            shutil.copy(next(p.glob("*.jpg")), src / "Unknown")
+        import_dataset(src, "bench-live")
+    for model in missing:
+        print(f"training {model} for one epoch (tiny) ...", file=sys.stderr, flush=True)
+        cfg = TrainConfig.for_model(
+            model, "bench-live", epochs=1, batch_size=8, workers=0, augment=AugmentConfig.none()
+        )
+        chosen[model] = train(cfg)["run"]
+    return {m: chosen[m] for m in models}
+
+
+def camera_video(path: Path, assets: Path, fps: int) -> Path:
+    """A 640x480 ``.y4m`` of Colin Powell's photos (each held half a second)."""
+    from facecore.images import load_rgb
+    from facecore.video import face_video_frames, write_y4m
+
+    photos = [load_rgb(p) for p in sorted((assets / "lfw-deepfunneled" / PEOPLE[0]).glob("*.jpg"))[:8]]
+    write_y4m(path, face_video_frames(photos, frames_per_image=max(1, fps // 2)), fps=fps)
+    return path
+
+
+@contextlib.contextmanager
+def streamlit_app(home: Path) -> Iterator[str]:
+    """`streamlit run streamlit_app.py` on a free loopback port; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
+    env = {**os.environ, "FACECORE_HOME": str(home)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+            time.sleep(0.3)
+        else:
+            raise SystemExit("streamlit did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def parse_stats(line: str) -> dict[str, Any] | None:
+    """The numbers of a :meth:`LiveStats.line` string."""
+    match = STATS.search(line)
+    if not match:
+        return None
+    out: dict[str, Any] = {
+        "callback_fps": float(match[1]),
+        "recognition_per_s": float(match[2]),
+        "detect_ms": float(match[3]),
+        "inference_ms": {},
+    }
+    for part in match[4].split(" | "):
+        name, _, value = part.rpartition(" ")
+        if part.startswith("dropped "):
+            out["dropped"] = int(part.split()[1])
+        elif part.startswith("lag "):
+            out["lag_ms"] = float(part.split()[1])
+        elif value == "ms":
+            model, _, ms = name.rpartition(" ")
+            out["inference_ms"][model] = float(ms)
+    return out
+
+
+def stats_line(page) -> str:
+    texts = page.get_by_test_id("stCaptionContainer").all_inner_texts()
+    return next((t for t in texts if t.startswith("video ")), "")
+
+
+def measure(page, url: str, run: str, warmup: float, seconds: float) -> dict[str, Any]:
+    """Open Live, pick ``run``, stream the fake camera and measure (see the module docstring)."""
+    page.goto(url)
+    page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
+    page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
+    page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
+    page.get_by_role("option").filter(has_text=run).first.click()
+    page.get_by_text(f"Calibrated on the validation split: {run}").wait_for(timeout=30_000)
+    player = page.frame_locator("iframe[title*='webrtc']")
+    player.get_by_role("button", name="START").click()
+    player.locator("video").first.wait_for(timeout=60_000)
+    frame = next(f for f in page.frames if "webrtc" in f.url)
+    time.sleep(warmup)
+    frame.evaluate(FRAME_COUNTER)
+    time.sleep(0.5)
+    t0, n0 = time.monotonic(), frame.evaluate("window.__presented")
+    samples = []
+    while time.monotonic() - t0 < seconds:
+        parsed = parse_stats(stats_line(page))
+        if parsed:
+            samples.append(parsed)
+        time.sleep(1.0)
+    t1, n1 = time.monotonic(), frame.evaluate("window.__presented")
+    player.get_by_role("button", name="STOP").click()
+    if not samples:
+        raise SystemExit(f"no stats on the page for {run}")
+    lags = [s["lag_ms"] for s in samples if "lag_ms" in s]
+    third = max(1, len(lags) // 3)
+    return {
+        "run": run,
+        "returned_fps": (n1 - n0) / (t1 - t0),
+        "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
+        "recognition_per_s": statistics.mean(s["recognition_per_s"] for s in samples),
+        "detect_ms": statistics.mean(s["detect_ms"] for s in samples),
+        "inference_ms": statistics.mean(v for s in samples for v in s["inference_ms"].values()),
+        "lag_start_ms": statistics.mean(lags[:third]) if lags else None,
+        "lag_end_ms": statistics.mean(lags[-third:]) if lags else None,
+        "dropped": samples[-1].get("dropped"),
+        "samples": len(samples),
+    }
+
+
+def table(rows: dict[str, dict[str, Any]], fps: int, load: tuple[float, ...]) -> str:
+    lines = [
+        f"Camera: 640x480 at {fps} fps (Chromium fake device); {os.cpu_count()} CPU cores; load average "
+        f"at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}.",
+        "",
+        "| model | returned video fps | callback fps | recognition /s | detection ms | inference ms "
+        "| lag start -> end ms | dropped |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model, r in rows.items():
+        lag = f"{r['lag_start_ms']:.0f} -> {r['lag_end_ms']:.0f}" if r["lag_start_ms"] is not None else "n/a"
+        lines.append(
+            f"| {model} | {r['returned_fps']:.1f} | {r['callback_fps']:.1f} | {r['recognition_per_s']:.1f} "
+            f"| {r['detect_ms']:.0f} | {r['inference_ms']:.0f} | {lag} | {r['dropped']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, help="workspace with runs (default: a temporary one)")
+    parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
+    parser.add_argument("--models", nargs="+", default=["custom_cnn", "resnet50_scratch"])
+    parser.add_argument("--fps", type=int, default=30, help="the fake camera's frame rate")
+    parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is needed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="facecore-bench-live-") as tmp:
+        home = (args.home or Path(tmp) / "home").resolve()
+        runs = prepare_workspace(home, args.assets, args.models)
+        video = camera_video(Path(tmp) / "camera.y4m", args.assets, args.fps)
+        flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        flags += [f"--use-file-for-fake-video-capture={video}", "--autoplay-policy=no-user-gesture-required"]
+        results: dict[str, dict[str, Any]] = {}
+        with streamlit_app(home) as url, sync_playwright() as pw:
+            common = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*common, *flags])
+            for model, run in runs.items():
+                print(f"measuring {model} ({run}) ...", file=sys.stderr, flush=True)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                results[model] = measure(page, url, run, args.warmup, args.seconds)
+                page.close()
+            browser.close()
+    print(json.dumps(results, indent=2) if args.json else table(results, args.fps, load))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

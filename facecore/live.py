@@ -1,0 +1,737 @@
+"""Live recognition: names on camera frames, without ever making the video wait.
+
+:meth:`LiveRecognizer.process` is all a frame callback does. It puts the frame into a one-slot
+buffer (a frame still waiting there is replaced and counted as dropped: the newest frame always
+wins, so lag never builds up) and draws the newest published results on a copy of the frame,
+which it returns at once. A worker thread takes the newest frame, finds the faces (on a copy
+scaled down to ``detect_side``), crops them as the datasets were cropped, classifies them with
+every model (one batch per model) and publishes a :class:`LiveResult`: to :attr:`latest`, drawn
+on the following frames (boxes are reused until the next result), and to the :attr:`results`
+queue (newest only) for a UI such as the dashboard's table of recognised names.
+
+Colour order at the boundary: :meth:`~LiveRecognizer.process` and
+:meth:`~LiveRecognizer.annotate` take and return **BGR** ``uint8`` frames, as PyAV gives them
+with ``frame.to_ndarray(format="bgr24")`` (:meth:`~LiveRecognizer.av_callback` does that);
+:meth:`~LiveRecognizer.recognize` takes **RGB**, like the rest of facecore. Frames stay in
+memory; nothing is written to disk.
+
+Also here: the ICE server configuration for WebRTC (:func:`rtc_configuration`, importable without
+torch), the default runs for live use (:func:`default_runs`) and :func:`run_video`, the engine of
+``python -m facecore live VIDEO_OR_CAMERA``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from facecore.detect import Detection, Detector, HaarDetector, YuNetDetector, crop_face, find_yunet_model
+from facecore.errors import FacecoreError
+
+if TYPE_CHECKING:  # torch is imported when a recognizer is built, not to read ICE settings
+    from facecore.infer import FacePrediction, LoadedModel
+
+#: Display names for the three compared models (the labels drawn on the video).
+SHORT_NAMES = {
+    "resnet50_pretrained": "R50 pretrained",
+    "resnet50_scratch": "R50 scratch",
+    "custom_cnn": "CNN",
+}
+ICE_ENV = "FACECORE_ICE_SERVERS"
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+_KNOWN = (60, 200, 60)  # BGR
+_UNKNOWN = (0, 150, 255)
+_TEXT = (255, 255, 255)
+
+
+# --------------------------------------------------------------------------------------------
+# Results and statistics
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """What the worker found in one frame: faces (each with one prediction per model) and timings."""
+
+    seq: int
+    faces: list[FacePrediction]
+    submitted: float  # clock time the frame entered the buffer
+    published: float  # clock time the result was ready
+    detect_ms: float
+    inference_ms: dict[str, float]  # model display name -> milliseconds for this frame's batch
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per face and model: ``face``, ``model``, ``name``, ``confidence`` (0-1)."""
+        return [
+            {"face": i + 1, "model": p.model, "name": p.label, "confidence": round(p.confidence, 3)}
+            for i, face in enumerate(self.faces)
+            for p in face.predictions
+        ]
+
+
+@dataclass
+class LiveStats:
+    """Rates over the last ``window_s`` seconds, mean timings over the last results, totals."""
+
+    video_fps: float = 0.0
+    recognition_fps: float = 0.0
+    detect_ms: float = 0.0
+    inference_ms: dict[str, float] = field(default_factory=dict)
+    latency_ms: float = 0.0  # frame entered the buffer -> its result published
+    lag_ms: float | None = None  # how far the callback runs behind the frames' own clock
+    frames: int = 0
+    recognised: int = 0
+    dropped: int = 0
+    faces: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def line(self) -> str:
+        """E.g. ``video 19.8 fps | recognition 7.9/s | detection 9 ms | CNN 14 ms | dropped 12``."""
+        parts = [f"video {self.video_fps:.1f} fps", f"recognition {self.recognition_fps:.1f}/s"]
+        parts.append(f"detection {self.detect_ms:.0f} ms")
+        parts += [f"{name} {ms:.0f} ms" for name, ms in self.inference_ms.items()]
+        parts.append(f"dropped {self.dropped}")
+        if self.lag_ms is not None:
+            parts.append(f"lag {self.lag_ms:.0f} ms")
+        return " | ".join(parts)
+
+
+class _Rate:
+    """Events per second over a sliding time window."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.times: deque[float] = deque()
+
+    def add(self, t: float) -> None:
+        self.times.append(t)
+        self.prune(t)
+
+    def prune(self, now: float) -> None:
+        while self.times and now - self.times[0] > self.window_s:
+            self.times.popleft()
+
+    def per_second(self, now: float) -> float:
+        self.prune(now)
+        if len(self.times) < 2:
+            return 0.0
+        span = max(now, self.times[-1]) - self.times[0]
+        return (len(self.times) - 1) / span if span > 0 else 0.0
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Detector for live video
+
+
+def live_detector(name: str = "auto") -> Detector:
+    """A detector fit for video: YuNet when its model file is found, else Haar without rotation.
+
+    ``name``: ``auto``, ``yunet`` or ``haar``. Haar's rotation retry costs up to a second per frame,
+    so live video uses it upright only. Images are downscaled by :class:`LiveRecognizer` first.
+    """
+    key = name.strip().lower()
+    if key not in ("auto", "yunet", "haar"):
+        raise FacecoreError(f"Live video uses the auto, yunet or haar detector, not {name!r}.")
+    if key != "haar":
+        model = find_yunet_model()
+        if model is not None:
+            return YuNetDetector(model)
+        if key == "yunet":
+            from facecore.detect import create_detector
+
+            return create_detector("yunet")  # raises, saying how to get the model file
+    return HaarDetector(rotate=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The recognizer
+
+
+@dataclass
+class _Pending:
+    frame_bgr: np.ndarray
+    seq: int
+    submitted: float
+
+
+class LiveRecognizer:
+    """Asynchronous face recognition for a stream of frames (see the module docstring).
+
+    ``models``: :class:`~facecore.infer.LoadedModel` objects, or run names / folders / ``.pt`` files
+    for :func:`~facecore.infer.load_run`. ``detector``: a :class:`~facecore.detect.Detector` or a
+    name for :func:`live_detector`. ``threshold``: None uses each run's calibrated threshold; a
+    number applies to every model and may be changed while running (:attr:`threshold`).
+    ``threads``: the worker thread's torch intra-op threads (:func:`limit_torch_threads`; other
+    threads keep theirs; None leaves them alone); 1 keeps a core free for video decoding and encoding.
+    ``detect_side``: frames are scaled so their longer side is at most this for detection.
+    The worker thread starts with the first frame and ends after ``idle_stop_s`` without frames.
+    ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
+    """
+
+    def __init__(
+        self,
+        models: Sequence[LoadedModel | str | Path],
+        *,
+        detector: Detector | str = "auto",
+        threshold: float | None = None,
+        max_faces: int = 5,
+        detect_side: int = 320,
+        threads: int | None = 1,
+        window_s: float = 2.0,
+        stale_s: float = 1.5,
+        idle_stop_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        device: str = "auto",
+    ) -> None:
+        from facecore.infer import LoadedModel, load_run
+
+        if isinstance(models, (str, Path, LoadedModel)):
+            models = [models]
+        if not models:
+            raise FacecoreError("Choose at least one trained run for live recognition.")
+        self.models = [m if isinstance(m, LoadedModel) else load_run(m, device=device) for m in models]
+        self.detector = live_detector(detector) if isinstance(detector, str) else detector
+        self.threshold = threshold
+        self.max_faces = max(1, int(max_faces))
+        self.detect_side = max(64, int(detect_side))
+        self.threads = threads
+        self.stale_s = stale_s
+        self.idle_stop_s = idle_stop_s
+        self.clock = clock
+        self.names = _display_names(self.models)
+        #: newest results only (maxsize 1): a UI polls it with ``results.get(timeout=...)``
+        self.results: queue.Queue[LiveResult] = queue.Queue(maxsize=1)
+        self.latest: LiveResult | None = None
+        self._cond = threading.Condition()
+        self._pending: _Pending | None = None
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self._seq = 0
+        self._frames = 0
+        self._recognised = 0
+        self._dropped = 0
+        self._error: str | None = None
+        self._video = _Rate(window_s)
+        self._recognition = _Rate(window_s)
+        self._detect_ms: deque[float] = deque(maxlen=30)
+        self._inference_ms: dict[str, deque[float]] = {n: deque(maxlen=30) for n in self.names}
+        self._latency_ms: deque[float] = deque(maxlen=30)
+        self._lag: deque[float] = deque(maxlen=30)
+        self._lag_base: float | None = None
+        self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+
+    # -- configuration
+    @property
+    def threshold(self) -> float | None:
+        """The Unknown threshold for every model (None: each run's own); may change at any time."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise FacecoreError(f"The threshold must be a finite number, got {value!r}.")
+        self._threshold = None if value is None else float(value)
+
+    # -- the synchronous pipeline (worker, snapshots, offline video)
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """Faces in an RGB frame, found on a copy scaled to ``detect_side``; boxes in frame pixels."""
+        h, w = image_rgb.shape[:2]
+        scale = min(1.0, self.detect_side / max(h, w))
+        if scale >= 1.0:
+            return self.detector.detect(image_rgb)[: self.max_faces]
+        small = cv2.resize(
+            image_rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        out = []
+        for d in self.detector.detect(small)[: self.max_faces]:
+            x, y, bw, bh = d.box
+            box = (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
+            marks = None if d.landmarks is None else tuple((px * sx, py * sy) for px, py in d.landmarks)
+            out.append(Detection(box, d.score, marks, d.angle))
+        return out
+
+    def recognize(self, image_rgb: np.ndarray, *, seq: int = 0, submitted: float | None = None) -> LiveResult:
+        """Detect and classify the faces of one RGB frame now (blocking) and return the result."""
+        from facecore.infer import CROP_SIZE, FacePrediction
+
+        start = self.clock()
+        detections = self.detect(image_rgb)
+        detect_ms = (self.clock() - start) * 1000.0
+        crops: dict[float, np.ndarray] = {}
+        predictions: list[list[Any]] = []
+        inference_ms: dict[str, float] = {}
+        for model, name in zip(self.models, self.names, strict=True):
+            if not detections:
+                predictions.append([])
+                continue
+            if model.margin not in crops:
+                crops[model.margin] = np.stack(
+                    [crop_face(image_rgb, d, margin=model.margin, size=CROP_SIZE) for d in detections]
+                )
+            t0 = self.clock()
+            probs, _ = model.classify(crops[model.margin])
+            inference_ms[name] = (self.clock() - t0) * 1000.0
+            predictions.append(model.predictions(probs, self.threshold))
+        faces = [
+            FacePrediction(
+                box=tuple(int(v) for v in d.box),  # type: ignore[arg-type]
+                score=float(d.score),
+                landmarks=d.landmarks,
+                predictions=[per_model[i] for per_model in predictions],
+                angle=float(d.angle),
+            )
+            for i, d in enumerate(detections)
+        ]
+        return LiveResult(
+            seq=seq,
+            faces=faces,
+            submitted=start if submitted is None else submitted,
+            published=self.clock(),
+            detect_ms=detect_ms,
+            inference_ms=inference_ms,
+        )
+
+    # -- the asynchronous path (frame callbacks)
+    def submit(self, frame_bgr: np.ndarray, *, pts: float | None = None) -> int:
+        """Offer a BGR frame to the worker (replacing one it has not taken); return its number
+        (0 when the recognizer is closed: the frame is ignored).
+
+        The worker keeps its own reference, so the caller must not draw on ``frame_bgr`` afterwards.
+        ``pts``: the frame's own timestamp in seconds, to measure how far the caller lags behind.
+        """
+        now = self.clock()
+        with self._cond:
+            if self._closed:
+                return 0  # a callback that still holds a replaced recognizer: the frame goes through
+            self._seq += 1
+            self._frames += 1
+            self._video.add(now)
+            if pts is not None:
+                drift = now - float(pts)
+                self._lag_base = drift if self._lag_base is None else min(self._lag_base, drift)
+                self._lag.append((drift - self._lag_base) * 1000.0)
+            if self._pending is not None:
+                self._dropped += 1
+            self._pending = _Pending(frame_bgr, self._seq, now)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="facecore-live", daemon=True)
+                self._worker.start()
+            self._cond.notify()
+            return self._seq
+
+    def process(self, frame_bgr: np.ndarray, *, pts: float | None = None) -> np.ndarray:
+        """The frame callback: submit the BGR frame, return a copy with the newest results drawn."""
+        if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            shape = getattr(frame_bgr, "shape", None)
+            raise ValueError(f"Expected a BGR uint8 H x W x 3 frame, got shape {shape}.")
+        out = frame_bgr.copy()
+        self.submit(frame_bgr, pts=pts)
+        return self.annotate(out, self.current())
+
+    def process_now(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Like :meth:`process`, but recognise this very frame first (offline video: none dropped)."""
+        now = self.clock()
+        with self._cond:
+            self._seq += 1
+            self._frames += 1
+            self._video.add(now)
+            seq = self._seq
+        result = self.recognize(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), seq=seq, submitted=now)
+        self._publish(result)
+        return self.annotate(frame_bgr.copy(), result)
+
+    def av_callback(self, frame: Any) -> Any:
+        """streamlit-webrtc's ``video_frame_callback``: ``av.VideoFrame`` in, annotated frame out."""
+        import av
+
+        try:
+            image = frame.to_ndarray(format="bgr24")
+            new = av.VideoFrame.from_ndarray(self.process(image, pts=frame.time), format="bgr24")
+        except Exception as exc:  # an exception here would end the stream: show the frame as it is
+            self._error = f"{type(exc).__name__}: {exc}"
+            return frame
+        new.pts, new.time_base = frame.pts, frame.time_base
+        return new
+
+    def recognize_image(self, image_rgb: np.ndarray) -> tuple[LiveResult, np.ndarray]:
+        """One photo (a snapshot): its result and an RGB copy with boxes and labels drawn."""
+        result = self.recognize(image_rgb)
+        bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+        return result, cv2.cvtColor(self.annotate(bgr, result, panel=False), cv2.COLOR_BGR2RGB)
+
+    def current(self) -> LiveResult | None:
+        """The newest result, or None when there is none or it is too old to draw (the face moved on)."""
+        result = self.latest
+        if result is None:
+            return None
+        keep = max(self.stale_s, 2.5 * (result.published - result.submitted))
+        return result if self.clock() - result.published <= keep else None
+
+    def _work(self) -> None:
+        if self.threads:
+            limit_torch_threads(int(self.threads))
+        while True:
+            with self._cond:
+                if self._pending is None and not self._closed:
+                    self._cond.wait(timeout=self.idle_stop_s)
+                item, self._pending = self._pending, None
+                if item is None or self._closed:
+                    if not self._closed and item is None:
+                        self._worker = None  # idle: the next frame starts a new worker
+                    return
+            try:
+                rgb = cv2.cvtColor(item.frame_bgr, cv2.COLOR_BGR2RGB)
+                result = self.recognize(rgb, seq=item.seq, submitted=item.submitted)
+            except Exception as exc:  # shown on the video and in the stats; the worker carries on
+                self._error = f"{type(exc).__name__}: {exc}"
+                continue
+            self._publish(result)
+
+    def _publish(self, result: LiveResult) -> None:
+        with self._cond:
+            self._error = None
+            self._recognised += 1
+            self._recognition.add(result.published)
+            self._detect_ms.append(result.detect_ms)
+            for name, ms in result.inference_ms.items():
+                self._inference_ms[name].append(ms)
+            self._latency_ms.append((result.published - result.submitted) * 1000.0)
+            for face in result.faces:
+                for p in face.predictions:
+                    if not p.unknown:
+                        seen = self._seen.setdefault((p.label, p.model), {"times": 0, "best": 0.0})
+                        seen["times"] += 1
+                        seen["best"] = max(seen["best"], p.confidence)
+                        seen["last"] = result.published
+            self.latest = result
+        with contextlib.suppress(queue.Empty):
+            self.results.get_nowait()  # the UI wants the newest result only
+        with contextlib.suppress(queue.Full):
+            self.results.put_nowait(result)
+
+    # -- reading the state
+    def stats(self) -> LiveStats:
+        """The current :class:`LiveStats`."""
+        now = self.clock()
+        with self._cond:
+            return LiveStats(
+                video_fps=self._video.per_second(now),
+                recognition_fps=self._recognition.per_second(now),
+                detect_ms=_mean(self._detect_ms),
+                inference_ms={n: _mean(v) for n, v in self._inference_ms.items()},
+                latency_ms=_mean(self._latency_ms),
+                lag_ms=_mean(self._lag) if self._lag else None,
+                frames=self._frames,
+                recognised=self._recognised,
+                dropped=self._dropped,
+                faces=len(self.latest.faces) if self.latest else 0,
+                error=self._error,
+            )
+
+    def seen(self) -> list[dict[str, Any]]:
+        """Names recognised so far (not Unknown): ``name``, ``model``, ``times``, ``best`` confidence."""
+        with self._cond:
+            items = [{"name": n, "model": m, **v} for (n, m), v in self._seen.items()]
+        return sorted(items, key=lambda r: (-r["times"], r["name"], r["model"]))
+
+    @property
+    def running(self) -> bool:
+        """True while the worker thread is alive."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
+    # -- drawing
+    def annotate(self, frame_bgr: np.ndarray, result: LiveResult | None, *, panel: bool = True) -> np.ndarray:
+        """Draw ``result``'s boxes and labels, and (``panel``) the stats, on ``frame_bgr``; return it."""
+        many = len(self.models) > 1
+        for face in result.faces if result else []:
+            lines = [
+                (f"{SHORT_NAMES.get(p.model, p.model)} " if many else "") + f"{p.label} {p.confidence:.0%}"
+                for p in face.predictions
+            ]
+            colours = [_UNKNOWN if p.unknown else _KNOWN for p in face.predictions]
+            draw_face(frame_bgr, face.box, lines, colours)
+        if not panel:
+            return frame_bgr
+        stats = self.stats()
+        lines = [f"{stats.video_fps:.1f} fps | recognition {stats.recognition_fps:.1f}/s"]
+        timing = [f"det {stats.detect_ms:.0f} ms"] + [
+            f"{SHORT_NAMES.get(n, n)} {ms:.0f} ms" for n, ms in stats.inference_ms.items()
+        ]
+        lines.append(" | ".join(timing))
+        if stats.error:
+            lines.append(stats.error[:70])
+        draw_panel(frame_bgr, lines)
+        return frame_bgr
+
+    # -- life cycle
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker (after its current frame) and refuse further frames."""
+        with self._cond:
+            self._closed = True
+            self._pending = None
+            self._cond.notify_all()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
+    def __enter__(self) -> LiveRecognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def limit_torch_threads(n: int) -> None:
+    """Give the calling thread ``n`` torch intra-op threads, leaving every other thread's as it was.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP/MKL threads and the default for
+    threads that run torch for the first time later (a Streamlit server starts a new thread for
+    each script run); a short helper thread puts that default back.
+    """
+    import torch
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(n)
+    if default != n:
+        helper = threading.Thread(target=torch.set_num_threads, args=(default,), name="facecore-threads")
+        helper.start()
+        helper.join()
+
+
+def _display_names(models: Sequence[LoadedModel]) -> list[str]:
+    """Each model's name in stats: its model name, or its run name when two share a model."""
+    counts: dict[str, int] = {}
+    for m in models:
+        counts[m.model_name] = counts.get(m.model_name, 0) + 1
+    return [m.model_name if counts[m.model_name] == 1 else m.run for m in models]
+
+
+def draw_face(
+    image_bgr: np.ndarray,
+    box: Sequence[int],
+    lines: Sequence[str],
+    colours: Sequence[tuple[int, int, int]],
+) -> None:
+    """A box around a face and one filled label per line above it (below when there is no room)."""
+    x, y, w, h = (int(v) for v in box)
+    main = colours[0] if colours else _KNOWN
+    cv2.rectangle(image_bgr, (x, y), (x + w, y + h), main, 2)
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1
+    line_h = 22
+    top = y - line_h * len(lines)
+    if top < 0:
+        top = y + h
+    for i, (text, colour) in enumerate(zip(lines, colours, strict=True)):
+        (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+        y0 = top + i * line_h
+        cv2.rectangle(image_bgr, (x, y0), (x + tw + 8, y0 + line_h), colour, -1)
+        cv2.putText(image_bgr, text, (x + 4, y0 + line_h - 6), font, scale, _TEXT, thick, cv2.LINE_AA)
+
+
+def draw_panel(image_bgr: np.ndarray, lines: Sequence[str]) -> None:
+    """White text on a dark box in the top-left corner."""
+    font, scale, thick, line_h = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1, 20
+    width = max((cv2.getTextSize(t, font, scale, thick)[0][0] for t in lines), default=0)
+    cv2.rectangle(image_bgr, (0, 0), (width + 12, line_h * len(lines) + 8), (30, 30, 30), -1)
+    for i, text in enumerate(lines):
+        cv2.putText(image_bgr, text, (6, 19 + i * line_h), font, scale, _TEXT, thick, cv2.LINE_AA)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs offered for live use
+
+
+def default_runs(runs: Sequence[Mapping[str, Any]], group: str | None = None) -> dict[str, str]:
+    """Model -> run: the newest run of each model (only runs of ``group`` when given).
+
+    ``runs``: records with ``run``, ``model``, ``group`` and optionally ``state``, newest first;
+    finished runs (no ``state``, or ``state == "finished"``) win over runs still training or stopped.
+    """
+    chosen: dict[str, str] = {}
+    for finished in (True, False):
+        for r in runs:
+            if group is not None and (r.get("group") or "") != group:
+                continue
+            if (r.get("state", "finished") == "finished") == finished and r["model"] not in chosen:
+                chosen[r["model"]] = r["run"]
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------
+# ICE servers for WebRTC
+
+
+def parse_ice_servers(value: Any, *, source: str) -> list[dict[str, Any]]:
+    """Validate ICE servers: a list of ``{"urls", "username"?, "credential"?}`` (or its JSON text,
+    or an object ``{"iceServers": [...]}``).
+
+    ``urls`` is one URL or a list, each ``stun:``, ``stuns:``, ``turn:`` or ``turns:``; TURN
+    servers need ``username`` and ``credential``. Raises :class:`FacecoreError` naming ``source``.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise FacecoreError(f"{source}: not valid JSON ({exc}).") from exc
+    if isinstance(value, Mapping):
+        value = value.get("iceServers", [value])
+    if not isinstance(value, (list, tuple)):
+        raise FacecoreError(f"{source}: expected a list of ICE servers, got {type(value).__name__}.")
+    servers = []
+    for i, raw in enumerate(value):
+        if not isinstance(raw, Mapping):
+            raise FacecoreError(f"{source}: server {i + 1} is not a table/object with 'urls'.")
+        urls = raw.get("urls", raw.get("url"))
+        urls = [urls] if isinstance(urls, str) else list(urls) if isinstance(urls, (list, tuple)) else []
+        if not urls or not all(isinstance(u, str) and u.lower().startswith(_ICE_SCHEMES) for u in urls):
+            raise FacecoreError(
+                f"{source}: server {i + 1} needs 'urls' starting with stun:, stuns:, turn: or turns: "
+                f"(got {raw.get('urls')!r})."
+            )
+        server: dict[str, Any] = {"urls": urls}
+        for key in ("username", "credential"):
+            if raw.get(key) is not None:
+                server[key] = str(raw[key])
+        turn = any(u.lower().startswith("turn") for u in urls)
+        if turn and not ("username" in server and "credential" in server):
+            raise FacecoreError(
+                f"{source}: server {i + 1} is a TURN server and needs 'username' and 'credential'."
+            )
+        servers.append(server)
+    return servers
+
+
+def rtc_configuration(*, env: str | None = None, secret: Any = None) -> tuple[dict[str, Any], str]:
+    """The WebRTC configuration and where it came from, in words.
+
+    ``env``: the value of ``FACECORE_ICE_SERVERS`` (a JSON list), which wins; ``secret``: the
+    ``servers`` entry of the ``[ice]`` table of ``.streamlit/secrets.toml``. Neither: no ICE
+    servers (``{"iceServers": []}``), so only direct connections work (this machine, its network).
+    """
+    if env is not None and env.strip():
+        servers = parse_ice_servers(env, source=ICE_ENV)
+        return {"iceServers": servers}, f"{len(servers)} ICE server(s) from {ICE_ENV}"
+    if secret is not None:
+        servers = parse_ice_servers(_plain(secret), source=".streamlit/secrets.toml [ice] servers")
+        return {"iceServers": servers}, f"{len(servers)} ICE server(s) from .streamlit/secrets.toml [ice]"
+    return {"iceServers": []}, "no STUN/TURN servers: direct connections only (this computer or its network)"
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences (e.g. Streamlit's secrets AttrDict) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Video files and cameras without a browser
+
+
+def run_video(
+    source: str | int,
+    recognizer: LiveRecognizer,
+    *,
+    out: str | Path | None = None,
+    every_frame: bool = False,
+    realtime: bool | None = None,
+    max_seconds: float | None = None,
+    report: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Recognise faces in a video file or camera, print a stats line per second, return a summary.
+
+    Frames go through :meth:`LiveRecognizer.process` as from a camera. A file is paced at its
+    own frame rate (``realtime``, default for files; cameras pace themselves) so the figures
+    match a live camera; ``every_frame`` instead recognises each frame before the next one
+    (:meth:`~LiveRecognizer.recognize`, for an offline annotated copy). ``out``: write the
+    annotated video (``.mp4``, ``.avi``, ``.mkv`` or ``.y4m``).
+    """
+    from facecore.video import VideoSink, open_video
+
+    src = open_video(source)
+    pace = (not src.live) if realtime is None else realtime
+    fps = src.fps or 30.0
+    sink = VideoSink(out, fps=fps, size=(src.width, src.height)) if out else None
+    start = time.monotonic()
+    next_report = start + 1.0
+    try:
+        for i, rgb in enumerate(src):
+            if pace and not every_frame:
+                delay = start + i / fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            if every_frame:
+                annotated = recognizer.process_now(bgr)
+            else:
+                annotated = recognizer.process(bgr, pts=i / fps)
+            if sink is not None:
+                sink.write(cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB))
+            now = time.monotonic()
+            if now >= next_report:
+                next_report = now + 1.0
+                report(_report_line(now - start, recognizer))
+            if max_seconds is not None and now - start >= max_seconds:
+                break
+    finally:
+        src.close()
+        if sink is not None:
+            sink.close()
+    report(_report_line(time.monotonic() - start, recognizer))
+    stats = recognizer.stats()
+    return {
+        "source": str(source),
+        "seconds": round(time.monotonic() - start, 2),
+        "stats": stats.to_dict(),
+        "seen": recognizer.seen(),
+        "out": str(out) if out else None,
+    }
+
+
+def _report_line(elapsed: float, recognizer: LiveRecognizer) -> str:
+    result = recognizer.latest
+    faces = ", ".join(
+        "/".join(f"{p.label} {p.confidence:.2f}" for p in face.predictions)
+        for face in (result.faces if result else [])
+    )
+    return f"{elapsed:6.1f}s  {recognizer.stats().line()}  faces: {faces or 'none'}"
+
+
+__all__ = [
+    "ICE_ENV",
+    "LiveRecognizer",
+    "LiveResult",
+    "LiveStats",
+    "default_runs",
+    "draw_face",
+    "draw_panel",
+    "limit_torch_threads",
+    "live_detector",
+    "parse_ice_servers",
+    "rtc_configuration",
+    "run_video",
+]
