@@ -21,7 +21,7 @@ def guided_start() -> None:
         st.page_link("pages/dataset.py", label="Open the Dataset page", icon=":material/photo_library:")
     with right, st.container(border=True):
         st.markdown("**Try the LFW sample**")
-        st.caption("Seven people from Labeled Faces in the Wild plus an Unknown class (downloaded once, ~200 MB).")
+        st.caption("Seven people from Labeled Faces in the Wild plus an Unknown class (~200 MB, once).")
         if st.button("Build the LFW sample", type="primary"):
             build_lfw_sample()
 
@@ -38,7 +38,7 @@ def build_lfw_sample() -> None:
         st.error(str(exc))
         return
     bar.empty()
-    st.success(f"Built dataset 'lfw-sample': {report.count('stored')} faces of {len(report.classes)} classes.")
+    st.success(f"Built 'lfw-sample': {report.count('stored')} faces of {len(report.classes)} classes.")
     st.rerun()
 
 

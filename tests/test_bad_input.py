@@ -99,7 +99,7 @@ def test_zip_entries_that_escape_are_refused(saved, tmp_path: Path) -> None:
     )
     with zipfile.ZipFile(archive, "a") as zf:  # a symlink entry
         info = zipfile.ZipInfo("Tony_Blair/link.jpg")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     report = import_dataset(archive, "faces", mode="append")
     msgs = problems(report)
@@ -161,7 +161,11 @@ def test_nested_zip_case_duplicates_and_non_utf8_names(saved, tmp_path: Path) ->
     face = FACE.read_bytes()
     archive = zip_with(
         tmp_path / "odd.zip",
-        {"Tony_Blair/inner.zip": b"PK\x05\x06" + b"\0" * 18, "Tony_Blair/Face.jpg": face, "Tony_Blair/face.JPG": face},
+        {
+            "Tony_Blair/inner.zip": b"PK\x05\x06" + b"\0" * 18,
+            "Tony_Blair/Face.jpg": face,
+            "Tony_Blair/face.JPG": face,
+        },
     )
     with zipfile.ZipFile(archive, "a") as zf:
         zf.writestr("Tony_Blair/cafQ.jpg", LFW.joinpath("Tony_Blair", "Tony_Blair_0031.jpg").read_bytes())
@@ -244,8 +248,14 @@ def test_image_modes_decode_to_rgb(mode: str, maker, tmp_path: Path) -> None:
     arr = load_rgb(path)
     assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
     assert arr.shape[:2] == (img.height, img.width)
-    expected = {"CMYK": (255, 0, 0), "RGBA": (255, 255, 255), "P": (0, 0, 255), "L": (128, 128, 128),
-                "I;16": (255, 255, 255), "1x1": (1, 2, 3)}[mode]
+    expected = {
+        "CMYK": (255, 0, 0),
+        "RGBA": (255, 255, 255),
+        "P": (0, 0, 255),
+        "L": (128, 128, 128),
+        "I;16": (255, 255, 255),
+        "1x1": (1, 2, 3),
+    }[mode]
     assert np.abs(arr[0, 0].astype(int) - expected).max() <= 3
 
 

@@ -35,8 +35,22 @@ def test_import_info_and_refusals(yunet_home: Path, people_tree: Path) -> None:
 
 
 def test_sample_command_from_a_people_tree(yunet_home: Path, assets: Path) -> None:
-    out = fc("dataset", "sample", "--source", str(LFW), "--name", "lfw3", "--people", "3", "--unknown", "9",
-             "--max-per-person", "9", "--json", home=yunet_home).stdout
+    out = fc(
+        "dataset",
+        "sample",
+        "--source",
+        str(LFW),
+        "--name",
+        "lfw3",
+        "--people",
+        "3",
+        "--unknown",
+        "9",
+        "--max-per-person",
+        "9",
+        "--json",
+        home=yunet_home,
+    ).stdout
     report = json.loads(out)
     assert sorted(report["classes"]) == ["Colin_Powell", "George_W_Bush", "Tony_Blair", "Unknown"]
     assert sum(c["stored"] for c in report["classes"].values()) == 36
@@ -50,15 +64,29 @@ def test_models_weights_and_detect(home: Path, assets: Path, tmp_path: Path) -> 
     assert "missing" in status and "resnet50-11ad3fa6.pth" in status and "weights download" in status
     dl = fc("weights", "download", home=home, check=False, env={"TORCH_HOME": str(tmp_path / "th")})
     assert dl.returncode == 2 and "hub/checkpoints/resnet50-11ad3fa6.pth" in dl.stderr
-    found = json.loads(fc("detect", str(assets / "detection" / "2008_001322.jpg"), "--detector", "haar",
-                          "--json", home=home).stdout)
+    found = json.loads(
+        fc(
+            "detect", str(assets / "detection" / "2008_001322.jpg"), "--detector", "haar", "--json", home=home
+        ).stdout
+    )
     assert found["detector"] == "haar" and len(found["faces"]) >= 2
 
 
 @pytest.mark.timeout(300)
 def test_train_background_job_list_and_show(small_dataset: str, home: Path) -> None:
-    out = fc("train", "--dataset", small_dataset, "--model", "custom_cnn", "--epochs", "1", "--batch-size", "8",
-             "--background", home=home).stdout
+    out = fc(
+        "train",
+        "--dataset",
+        small_dataset,
+        "--model",
+        "custom_cnn",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--background",
+        home=home,
+    ).stdout
     job_id = out.split()[2].rstrip(".")
     shown = fc("jobs", "show", job_id, "--follow", home=home).stdout
     assert "epoch 1/1" in shown and "done" in shown

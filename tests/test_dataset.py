@@ -118,12 +118,20 @@ def test_existing_dataset_untouched_unless_append_or_replace(
     assert report.mode == "append"
     new_split = split_by_sha("faces")
     assert {k: new_split[k] for k in old_split} == old_split
-    assert load_dataset("faces").classes == ["Ariel_Sharon", "Colin_Powell", "Hugo_Chavez", "Tony_Blair", "Unknown"]
+    assert load_dataset("faces").classes == [
+        "Ariel_Sharon",
+        "Colin_Powell",
+        "Hugo_Chavez",
+        "Tony_Blair",
+        "Unknown",
+    ]
     assert len(new_split) == 38
 
     import_dataset(extra, "faces", mode="replace")
     assert load_dataset("faces").classes == ["Ariel_Sharon"]
-    assert not list((yunet_home / "datasets").glob(".old-*")) and not list((yunet_home / "datasets").glob(".staging-*"))
+    assert not list((yunet_home / "datasets").glob(".old-*")) and not list(
+        (yunet_home / "datasets").glob(".staging-*")
+    )
 
 
 def test_zip_import_matches_folder_import(yunet_home: Path, people_tree: Path, tmp_path: Path) -> None:
@@ -171,8 +179,14 @@ def test_sample_from_lfw_people_tree(assets: Path) -> None:
     listing = select_people(LFW, people=7, min_images=70, unknown=20, seed=0)
     classes = sorted({i.class_name for i in listing.items})
     assert classes == [
-        "Ariel_Sharon", "Colin_Powell", "Donald_Rumsfeld", "George_W_Bush",
-        "Gerhard_Schroeder", "Hugo_Chavez", "Tony_Blair", "Unknown",
+        "Ariel_Sharon",
+        "Colin_Powell",
+        "Donald_Rumsfeld",
+        "George_W_Bush",
+        "Gerhard_Schroeder",
+        "Hugo_Chavez",
+        "Tony_Blair",
+        "Unknown",
     ]
     unknown = [i for i in listing.items if i.class_name == "Unknown"]
     assert len(unknown) == 20 and len({i.path.split("/")[0] for i in unknown}) == 20

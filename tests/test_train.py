@@ -36,8 +36,13 @@ def test_config_defaults_per_model() -> None:
 
 @pytest.mark.parametrize(
     "field,value,message",
-    [("epochs", 0, "epochs"), ("lr", -1.0, "lr"), ("optimizer", "lbfgs", "optimizer"),
-     ("schedule", "wild", "schedule"), ("trainable_from", "layer9", "trainable_from")],
+    [
+        ("epochs", 0, "epochs"),
+        ("lr", -1.0, "lr"),
+        ("optimizer", "lbfgs", "optimizer"),
+        ("schedule", "wild", "schedule"),
+        ("trainable_from", "layer9", "trainable_from"),
+    ],
 )
 def test_config_rejects_bad_values(field: str, value, message: str) -> None:
     with pytest.raises(FacecoreError, match=message):
@@ -88,7 +93,9 @@ def test_same_seed_same_metrics_on_cpu(small_dataset: str, home: Path) -> None:
 
 
 def test_stop_then_resume_equals_uninterrupted(small_dataset: str, home: Path) -> None:
-    full = read_metrics(home / "models" / train(quick("custom_cnn", small_dataset, epochs=3, run_name="full"))["run"])
+    full = read_metrics(
+        home / "models" / train(quick("custom_cnn", small_dataset, epochs=3, run_name="full"))["run"]
+    )
 
     cfg = quick("custom_cnn", small_dataset, epochs=3, run_name="cut")
     calls = {"n": 0}
@@ -157,31 +164,46 @@ def test_weights_only_loading_refuses_bad_files(small_dataset: str, home: Path, 
 
     ckpt = load_checkpoint(best)
     foreign = tmp_path / "foreign.pt"
-    save_checkpoint(foreign, {**{k: v for k, v in ckpt.items() if k not in ("format", "versions")},
-                              "model": "resnet50_scratch"})
+    save_checkpoint(
+        foreign,
+        {**{k: v for k, v in ckpt.items() if k not in ("format", "versions")}, "model": "resnet50_scratch"},
+    )
     with pytest.raises(CheckpointError, match="do not fit a resnet50_scratch"):
         load_model(foreign)
     fewer = tmp_path / "fewer.pt"
-    save_checkpoint(fewer, {**{k: v for k, v in ckpt.items() if k not in ("format", "versions")},
-                            "classes": ckpt["classes"][:3]})
+    save_checkpoint(
+        fewer,
+        {
+            **{k: v for k, v in ckpt.items() if k not in ("format", "versions")},
+            "classes": ckpt["classes"][:3],
+        },
+    )
     with pytest.raises(CheckpointError, match="3 classes"):
         load_model(fewer)
     load_model(best)  # the good one still loads
 
 
-def test_pretrained_cached_features_match_recomputed(small_dataset: str, home: Path, fake_imagenet_weights) -> None:
+def test_pretrained_cached_features_match_recomputed(
+    small_dataset: str, home: Path, fake_imagenet_weights
+) -> None:
     """The cached-feature path is exact: same metrics as recomputing the frozen layers."""
     kw = {"epochs": 1, "batch_size": 8, "augment": AugmentConfig.none()}
     cached = Trainer(TrainConfig.for_model("resnet50_pretrained", small_dataset, run_name="cached", **kw))
     assert cached.cached and "cached features" in cached.describe()
     a = cached.fit()
-    b = train(TrainConfig.for_model("resnet50_pretrained", small_dataset, run_name="full", cache_features="off", **kw))
+    b = train(
+        TrainConfig.for_model(
+            "resnet50_pretrained", small_dataset, run_name="full", cache_features="off", **kw
+        )
+    )
     assert a["feature_cache"] is True and b["feature_cache"] is False
     assert a["params_trainable"] == b["params_trainable"] < a["params_total"]
     ra, rb = read_metrics(home / "models" / a["run"]), read_metrics(home / "models" / b["run"])
     for key in ("train_loss", "val_loss"):
         assert ra[0][key] == pytest.approx(rb[0][key], rel=1e-3, abs=1e-4)
-    augmented = Trainer(TrainConfig.for_model("resnet50_pretrained", small_dataset, epochs=1, augment=AugmentConfig()))
+    augmented = Trainer(
+        TrainConfig.for_model("resnet50_pretrained", small_dataset, epochs=1, augment=AugmentConfig())
+    )
     assert not augmented.cached
 
 
