@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from facecore import workspace
 from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.config import TrainConfig
-from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
+from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.errors import CheckpointError, FacecoreError
 from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
@@ -383,18 +383,16 @@ class Trainer:
         c = self.config
         batch_size = c.batch_size if train else max(c.batch_size, 64)
         seed, pin = c.seed * 1000 + epoch, self.device.type == "cuda"
-        if isinstance(data, FaceCrops):
-            return batch_loader(
-                data,
-                self.batch_transforms[train],
-                batch_size=batch_size,
-                shuffle=train,
-                workers=self.workers if train else 0,
-                seed=seed,
-                pin_memory=pin,
-            )
-        # cached features: plain tensors, indexed in this process
-        return make_loader(data, batch_size=batch_size, shuffle=train, workers=0, seed=seed, pin_memory=pin)
+        crops = isinstance(data, FaceCrops)  # else cached features: tensors, gathered in this process
+        return batch_loader(
+            data,
+            self.batch_transforms[train] if crops else None,
+            batch_size=batch_size,
+            shuffle=train,
+            workers=self.workers if train and crops else 0,
+            seed=seed,
+            pin_memory=pin,
+        )
 
     # -- the loop
     def fit(self, *, resume: bool = False) -> dict[str, Any]:
