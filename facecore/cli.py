@@ -646,6 +646,23 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from facecore.bench import format_markdown, run_bench
+
+    result = run_bench(
+        models=args.models,
+        batch=args.batch,
+        images=args.images,
+        device=args.device,
+        quick=args.quick,
+        threads=args.threads,
+        source=args.source,
+        progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+    )
+    _print_json(result) if args.json else print(format_markdown(result))
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -951,6 +968,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"
     )
     p.set_defaults(func=cmd_live)
+    p = sub.add_parser("bench", help="training and inference images/s per model against compute-bound rates")
+    from facecore.bench import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -76,7 +76,7 @@ def train_through_the_ui(app_url: str, page) -> None:
         page.wait_for_timeout(250)
     assert chart.count(), f"no live chart; progress seen: {seen}"
     assert seen and all(t.startswith("custom_cnn (model 1 of 1)") for t in seen), seen
-    assert any("epoch" in t and "/2" in t for t in seen), seen  # 3 batches an epoch: mid-epoch text may be missed
+    assert any("epoch" in t and "/2" in t for t in seen), seen
     shot(page, "train-live.png")
 
     second = page.context.browser.new_page()  # the job lives on disk: another tab shows the same job
