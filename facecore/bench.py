@@ -665,7 +665,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 2 and argv[0] == CHILD_FLAG:
         return _child(argv[1])
-    args = build_parser().parse_args(argv)
+    return run_from_args(build_parser().parse_args(argv))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the bench with parsed ``add_arguments`` options and print it (the CLI's handler)."""
     result = run_bench(
         models=args.models,
         batch=args.batch,

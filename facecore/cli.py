@@ -647,20 +647,9 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from facecore.bench import format_markdown, run_bench
+    from facecore.bench import run_from_args
 
-    result = run_bench(
-        models=args.models,
-        batch=args.batch,
-        images=args.images,
-        device=args.device,
-        quick=args.quick,
-        threads=args.threads,
-        source=args.source,
-        progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
-    )
-    _print_json(result) if args.json else print(format_markdown(result))
-    return 0
+    return run_from_args(args)
 
 
 # --- parser ------------------------------------------------------------------------------------
