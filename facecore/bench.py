@@ -41,6 +41,7 @@ import torchvision
 from torch import nn
 
 from facecore.config import TrainConfig
+from facecore.device import tune_allocator
 from facecore.errors import FacecoreError
 from facecore.models import create_model, get_model_spec, split_frozen
 from facecore.train import (
@@ -614,6 +615,7 @@ def _run_isolated(job: dict[str, Any]) -> dict[str, Any]:
 def _child(payload: str) -> int:
     job = json.loads(payload)
     set_threads(job["threads"])
+    tune_allocator()
 
     def say(message: str) -> None:
         if job["progress"]:

@@ -31,6 +31,7 @@ from torch import nn
 
 from facecore.checkpoint import load_model
 from facecore.detect import Detection, Detector, create_detector, crop_face
+from facecore.device import tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.models import _head_module
 from facecore.openset import DEFAULT_THRESHOLD
@@ -444,6 +445,7 @@ class Predictor:
                 raise FacecoreError(f"The threshold must be a finite number, got {threshold!r}.")
         if max_faces < 1:
             raise FacecoreError(f"max_faces must be at least 1, got {max_faces}.")
+        tune_allocator()
         self.models = [load_run(m, device=device) for m in models]
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.threshold = None if threshold is None else float(threshold)

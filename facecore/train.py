@@ -30,6 +30,7 @@ from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.config import TrainConfig
 from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.device import tune_allocator
 from facecore.errors import CheckpointError, FacecoreError
 from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
 from facecore.openset import suggest_threshold, sweep
@@ -290,6 +291,7 @@ class Trainer:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         config.validate()
+        tune_allocator()
         self.config = config
         self.dataset: FaceDataset = load_dataset(config.dataset)
         self.dataset.check_trainable()

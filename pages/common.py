@@ -19,6 +19,28 @@ if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.infer import LoadedModel, Predictor
 
 
+def app_navigation() -> None:
+    """Make a deep link (``/dataset`` as a fresh server's first request) open the real app.
+
+    Streamlit keeps a legacy mode for apps with a ``pages/`` folder: until some session has run
+    ``st.navigation``, a URL naming a file in ``pages/`` runs that file alone, without our
+    navigation, title or layout. Each page calls this first. In that mode it switches the legacy
+    mode off (what ``st.navigation`` itself does) and runs ``streamlit_app.py`` in its place, in
+    this same run (so a button press is not lost), which builds the navigation and runs this page.
+    """
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if not PagesManager.uses_pages_directory or ctx is None:
+        return
+    PagesManager.uses_pages_directory = False
+    runpy.run_path(str(ctx.pages_manager.main_script_path), run_name="__main__")
+    st.stop()
+
+
 def choose_dataset(key: str = "dataset", label: str = "Dataset") -> str | None:
     """A dataset picker remembered across pages (``st.session_state['dataset']``)."""
     names = list_datasets()

@@ -26,7 +26,9 @@ from facecore.figures import (
     openset_threshold_figure,
 )
 from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
-from pages.common import get_predictor, list_runs, read_predictions
+from pages.common import app_navigation, get_predictor, list_runs, read_predictions
+
+app_navigation()
 
 PAGE_SIZE = 12
 GALLERY_COLUMNS = 3
@@ -43,8 +45,12 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     datasets = list(dict.fromkeys(r["dataset"] for r in runs))
     left, right = st.columns([1, 3])
     current = st.session_state.get("dataset")  # the dataset chosen on the other pages, if it has runs
-    dataset = left.selectbox("Dataset", datasets, index=datasets.index(current) if current in datasets else 0,
-                             key="compare-dataset")
+    dataset = left.selectbox(
+        "Dataset",
+        datasets,
+        index=datasets.index(current) if current in datasets else 0,
+        key="compare-dataset",
+    )
     mine = [r for r in runs if r["dataset"] == dataset]
     groups = list(dict.fromkeys(r["group"] for r in mine if r.get("group")))
     modes = ["A training group", "Runs I pick"] if groups else ["Runs I pick"]
@@ -54,13 +60,19 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         def describe(group: str) -> str:
             return f"{group}: " + ", ".join(r["model"] for r in mine if r.get("group") == group)
 
-        group = right.selectbox("Group (runs trained together)", groups, format_func=describe,
-                                key=f"compare-group-{dataset}")
+        group = right.selectbox(
+            "Group (runs trained together)", groups, format_func=describe, key=f"compare-group-{dataset}"
+        )
         chosen = [r for r in mine if r.get("group") == group][:MAX_RUNS]
     else:
         names = [r["run"] for r in mine]
-        picked = right.multiselect(f"Runs (up to {MAX_RUNS})", names, default=names[:3],
-                                   max_selections=MAX_RUNS, key=f"compare-runs-{dataset}")
+        picked = right.multiselect(
+            f"Runs (up to {MAX_RUNS})",
+            names,
+            default=names[:3],
+            max_selections=MAX_RUNS,
+            key=f"compare-runs-{dataset}",
+        )
         chosen = [r for r in mine if r["run"] in picked]
     return sorted(chosen, key=lambda r: (r["model"], r["run"]))
 
@@ -98,13 +110,19 @@ def summary_row(label: str, e: dict[str, Any]) -> dict[str, Any]:
     latency = e.get("latency_ms") or {}
     seconds = e.get("train_seconds")
     return {
-        "label": label, "model": e["model"], "accuracy": e["accuracy"], "macro_f1": e["macro_f1"],
-        "weighted_f1": e["weighted_f1"], "threshold": e["open_set"]["threshold_in_model"],
+        "label": label,
+        "model": e["model"],
+        "accuracy": e["accuracy"],
+        "macro_f1": e["macro_f1"],
+        "weighted_f1": e["weighted_f1"],
+        "threshold": e["open_set"]["threshold_in_model"],
         "far": e["open_set"]["at_model_threshold"].get("false_accept_rate"),
-        "params_trainable": e["params_trainable"], "params_total": e["params_total"],
+        "params_trainable": e["params_trainable"],
+        "params_total": e["params_total"],
         "checkpoint_mb": e["checkpoint_bytes"] / 1e6,
         "train_minutes": seconds / 60 if seconds is not None else None,
-        "ms_per_image_b1": latency.get("batch1"), "ms_per_image_b32": latency.get("batch32"),
+        "ms_per_image_b1": latency.get("batch1"),
+        "ms_per_image_b32": latency.get("batch32"),
     }
 
 
@@ -181,12 +199,16 @@ def confusion_section(evals: dict[str, dict[str, Any]]) -> None:
     for i, (label, e) in enumerate(evals.items()):
         key = f"compare-cm-{label}"
         cols[i % len(cols)].plotly_chart(
-            confusion_select_figure(e["confusion_matrix"], classes, f"{label} ({e['model']})"), key=key,
-            on_select=partial(_cell_clicked, key, label), selection_mode="points",
+            confusion_select_figure(e["confusion_matrix"], classes, f"{label} ({e['model']})"),
+            key=key,
+            on_select=partial(_cell_clicked, key, label),
+            selection_mode="points",
         )
     cells = [
         (label, t, p, e["confusion_matrix"][i][j])
-        for label, e in evals.items() for i, t in enumerate(classes) for j, p in enumerate(classes)
+        for label, e in evals.items()
+        for i, t in enumerate(classes)
+        for j, p in enumerate(classes)
         if e["confusion_matrix"][i][j] > 0
     ]
     cells.sort(key=lambda c: (c[1] == c[2], -c[3]))
@@ -194,7 +216,10 @@ def confusion_section(evals: dict[str, dict[str, Any]]) -> None:
     if st.session_state.get(CELL_KEY) not in counts:
         st.session_state[CELL_KEY] = None
     choice = st.selectbox(
-        "Show the images of", list(counts), key=CELL_KEY, index=None,
+        "Show the images of",
+        list(counts),
+        key=CELL_KEY,
+        index=None,
         placeholder="click a cell above, or choose one here",
         format_func=lambda c: f"{c[0]}: true {c[1]}, predicted {c[2]} ({plural(counts[c], 'image')})",
     )
@@ -208,8 +233,10 @@ def show_cell(e: dict[str, Any], true: str, pred: str) -> None:
     df = read_predictions(e["predictions_csv"])
     rows = df[(df["true"] == true) & (df["pred"] == pred)].sort_values("confidence")
     verdict = "correct" if true == pred else "mistaken"
-    st.markdown(f"**{e['run']}**: {plural(len(rows), verdict + ' image')} of **{true}** predicted as "
-                f"**{pred}**, least confident first (confidence under each)")
+    st.markdown(
+        f"**{e['run']}**: {plural(len(rows), verdict + ' image')} of **{true}** predicted as "
+        f"**{pred}**, least confident first (confidence under each)"
+    )
     cols = st.columns(8)
     for i, r in enumerate(rows.head(48).itertuples()):
         with cols[i % 8]:
@@ -237,10 +264,16 @@ def merged_predictions(evals: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per test image: ``file``, ``true`` and each run's ``pred``, ``confidence``, ``accepted``."""
     merged: pd.DataFrame | None = None
     for label, e in evals.items():
-        df = read_predictions(e["predictions_csv"])[["file", "true", "pred", "confidence",
-                                                    "accepted_at_threshold"]]
-        df = df.rename(columns={"pred": f"pred:{label}", "confidence": f"conf:{label}",
-                                "accepted_at_threshold": f"acc:{label}"})
+        df = read_predictions(e["predictions_csv"])[
+            ["file", "true", "pred", "confidence", "accepted_at_threshold"]
+        ]
+        df = df.rename(
+            columns={
+                "pred": f"pred:{label}",
+                "confidence": f"conf:{label}",
+                "accepted_at_threshold": f"acc:{label}",
+            }
+        )
         merged = df if merged is None else merged.merge(df.drop(columns="true"), on="file", how="inner")
     assert merged is not None
     return merged.sort_values("file", ignore_index=True)
@@ -252,8 +285,13 @@ def gallery_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> 
     preds = df[[f"pred:{label}" for label in evals]]
     wrong = preds.ne(df["true"], axis=0).any(axis=1)
     disagree = preds.nunique(axis=1) > 1
-    how = st.radio("Show", FILTERS, horizontal=True, key="compare-filter",
-                   captions=[f"{n} images" for n in (len(df), int(wrong.sum()), int(disagree.sum()))])
+    how = st.radio(
+        "Show",
+        FILTERS,
+        horizontal=True,
+        key="compare-filter",
+        captions=[f"{n} images" for n in (len(df), int(wrong.sum()), int(disagree.sum()))],
+    )
     shown = df[wrong] if how == FILTERS[1] else df[disagree] if how == FILTERS[2] else df
     if shown.empty:
         st.info("No test image matches this filter.")
@@ -275,9 +313,11 @@ def gallery_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> 
                 lines.append(f"{mark} {short[label]}: {pred} {conf:.2f}{rejected}]")
             text_col.markdown("  \n".join(lines))
             st.caption(row["file"])
-    st.caption(f"Page {page} of {pages}: images {(page - 1) * PAGE_SIZE + 1} to "
-               f"{min(page * PAGE_SIZE, len(shown))} of {len(shown)}. Each model's top class and its "
-               "confidence; ✓ right, ✗ wrong; (rejected): under the model's threshold, so shown as Unknown.")
+    st.caption(
+        f"Page {page} of {pages}: images {(page - 1) * PAGE_SIZE + 1} to "
+        f"{min(page * PAGE_SIZE, len(shown))} of {len(shown)}. Each model's top class and its "
+        "confidence; ✓ right, ✗ wrong; (rejected): under the model's threshold, so shown as Unknown."
+    )
 
 
 # --- open set --------------------------------------------------------------------------------------------
@@ -288,22 +328,39 @@ def openset_section(evals: dict[str, dict[str, Any]]) -> None:
     own = {label: float(e["open_set"]["threshold_in_model"]) for label, e in evals.items()}
     sweeps = {label: e["open_set"]["sweep"] for label, e in evals.items()}
     if next(iter(evals.values()))["unknown_class"] is None:
-        st.info("This dataset has no Unknown class, so false accepts cannot be measured. Import faces of "
-                "other people into a folder called Unknown to calibrate and compare thresholds.")
-    threshold = st.slider("Threshold (confidence needed to name a face)", 0.0, 1.0, step=0.01,
-                          value=round(next(iter(own.values())), 2), key="compare-threshold")
+        st.info(
+            "This dataset has no Unknown class, so false accepts cannot be measured. Import faces of "
+            "other people into a folder called Unknown to calibrate and compare thresholds."
+        )
+    threshold = st.slider(
+        "Threshold (confidence needed to name a face)",
+        0.0,
+        1.0,
+        step=0.01,
+        value=round(next(iter(own.values())), 2),
+        key="compare-threshold",
+    )
     st.plotly_chart(openset_threshold_figure(sweeps, threshold, own), key="compare-openset")
     rows = []
     for label, rows_ in sweeps.items():
         at = min(rows_, key=lambda r: abs(float(r["threshold"]) - threshold))
-        rows.append({"run": label, "own threshold": own[label], "known accuracy": at["known_accuracy"],
-                     "known faces accepted": at["known_accepted"],
-                     "false accepts": at["false_accept_rate"], "Unknown rejected": at["unknown_rejected"]})
+        rows.append(
+            {
+                "run": label,
+                "own threshold": own[label],
+                "known accuracy": at["known_accuracy"],
+                "known faces accepted": at["known_accepted"],
+                "false accepts": at["false_accept_rate"],
+                "Unknown rejected": at["unknown_rejected"],
+            }
+        )
     number = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=dict.fromkeys(list(rows[0])[1:], number))
-    st.caption("Known accuracy: known people's test faces accepted and named correctly. False accepts: "
-               "Unknown test faces named as someone. Each model's own threshold (diamond) was chosen in "
-               "training, on the validation faces.")
+    st.caption(
+        "Known accuracy: known people's test faces accepted and named correctly. False accepts: "
+        "Unknown test faces named as someone. Each model's own threshold (diamond) was chosen in "
+        "training, on the validation faces."
+    )
 
 
 # --- a photo ---------------------------------------------------------------------------------------------
@@ -314,7 +371,8 @@ def photo_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> No
     upload = st.file_uploader(
         "A photo with faces (kept in memory only, never saved)",
         type=sorted(ext.lstrip(".") for ext in IMAGE_EXTENSIONS),
-        max_upload_size=MAX_FILE_BYTES // 2**20, key="compare-photo",
+        max_upload_size=MAX_FILE_BYTES // 2**20,
+        key="compare-photo",
     )
     runs = " ".join(f"--model {label}" for label in evals)
     st.caption(f"From the command line: `python -m facecore predict PHOTO {runs} --nearest 3`")
@@ -348,10 +406,15 @@ def show_photo(data: bytes, name: str, checkpoints: dict[str, str]) -> None:
             crop_col.image(crop, caption=f"face {i}")
             with pred_col:
                 for short, p in zip(names, face.predictions, strict=True):
-                    note = f" (top guess {p.raw_label}, under its threshold {p.threshold:.2f})" \
-                        if p.unknown and p.raw_label != p.label else ""
-                    st.progress(min(max(p.confidence, 0.0), 1.0),
-                                text=f"**{short}**: {p.label}, confidence {p.confidence:.0%}{note}")
+                    note = (
+                        f" (top guess {p.raw_label}, under its threshold {p.threshold:.2f})"
+                        if p.unknown and p.raw_label != p.label
+                        else ""
+                    )
+                    st.progress(
+                        min(max(p.confidence, 0.0), 1.0),
+                        text=f"**{short}**: {p.label}, confidence {p.confidence:.0%}{note}",
+                    )
             with near_col:
                 for short, near in zip(names, face.nearest or [], strict=False):
                     if near.get("error"):
@@ -360,8 +423,11 @@ def show_photo(data: bytes, name: str, checkpoints: dict[str, str]) -> None:
                     images = [im for im in near["images"] if Path(im["file"]).is_file()]
                     st.caption(f"{short}: closest training images (cosine similarity)")
                     if images:
-                        st.image([im["file"] for im in images], width=96,
-                                 caption=[f"{im['class']} {im['similarity']:.2f}" for im in images])
+                        st.image(
+                            [im["file"] for im in images],
+                            width=96,
+                            caption=[f"{im['class']} {im['similarity']:.2f}" for im in images],
+                        )
 
 
 # --- the page ----------------------------------------------------------------------------------------------
@@ -372,8 +438,10 @@ def main() -> None:
     st.title("Compare")
     runs = list_runs()
     if not runs:
-        st.info("No trained runs yet. Train the three models on a dataset first, on the Train page or from "
-                "the command line: `python -m facecore train --dataset NAME --model all`.")
+        st.info(
+            "No trained runs yet. Train the three models on a dataset first, on the Train page or from "
+            "the command line: `python -m facecore train --dataset NAME --model all`."
+        )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         return
     chosen = choose_runs(runs)
@@ -386,8 +454,10 @@ def main() -> None:
     short = short_names(evals)
     tabs = st.tabs(TABS, on_change="rerun", key="compare-tab")
     sections = (
-        partial(metrics_section, evals, short), partial(confusion_section, evals),
-        partial(gallery_section, evals, short), partial(openset_section, evals),
+        partial(metrics_section, evals, short),
+        partial(confusion_section, evals),
+        partial(gallery_section, evals, short),
+        partial(openset_section, evals),
         partial(photo_section, evals, short),
     )
     for tab, section in zip(tabs, sections, strict=True):

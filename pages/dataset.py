@@ -44,7 +44,9 @@ from facecore.images import IMAGE_EXTENSIONS, load_rgb
 from facecore.sample import build_sample
 from facecore.splits import SPLITS
 from facecore.transforms import AugmentConfig, augment_image, is_deterministic
-from pages.common import choose_dataset, ice_servers
+from pages.common import app_navigation, choose_dataset, ice_servers
+
+app_navigation()
 
 GRID_COLUMNS = 6
 PAGE_SIZE = 24

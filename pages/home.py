@@ -10,6 +10,9 @@ from facecore.device import device_summary
 from facecore.errors import FacecoreError
 from facecore.sample import build_sample
 from facecore.weights import weights_status
+from pages.common import app_navigation
+
+app_navigation()
 
 
 def guided_start() -> None:

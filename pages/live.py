@@ -19,7 +19,9 @@ from facecore.errors import FacecoreError
 from facecore.images import load_rgb
 from facecore.live import LiveRecognizer, LiveResult, default_runs
 from facecore.runs import COMPARED_MODELS
-from pages.common import ice_config, list_runs, loaded_run
+from pages.common import app_navigation, ice_config, list_runs, loaded_run
+
+app_navigation()
 
 NEWEST = "newest run of each model"
 NO_FRAMES_S = 10.0

@@ -28,7 +28,9 @@ from facecore.runs import (
 from facecore.train import read_metrics
 from facecore.transforms import AugmentConfig, is_deterministic
 from facecore.weights import DOWNLOAD_COMMAND, weights_status
-from pages.common import choose_dataset
+from pages.common import app_navigation, choose_dataset
+
+app_navigation()
 
 #: Seconds between re-reads of the jobs from disk: while a job is queued or running, and otherwise
 #: (to notice a job started elsewhere: another tab, another user, the command line).
@@ -85,9 +87,7 @@ def config_form(model: str, dataset: str) -> TrainConfig | str:
         "early_stopping": c3.number_input(
             "Early stopping patience (epochs, 0 = off)", 0, 10_000, d.early_stopping, key=k + "patience"
         ),
-        "monitor": c3.selectbox(
-            "Best checkpoint by", MONITORS, MONITORS.index(d.monitor), key=k + "monitor"
-        ),
+        "monitor": c3.selectbox("Best checkpoint by", MONITORS, MONITORS.index(d.monitor), key=k + "monitor"),
         "seed": c3.number_input("Seed", 0, 2**31 - 1, d.seed, key=k + "seed"),
     }
     st.caption("Online augmentation (training images only)")
@@ -96,11 +96,16 @@ def config_form(model: str, dataset: str) -> TrainConfig | str:
         c1, c2 = st.columns(2)
         choices = list(spec.trainable_from_choices)
         v["trainable_from"] = c1.selectbox(
-            "Train from (earlier layers stay frozen)", choices, choices.index(spec.trainable_from),
-            key=k + "from", help="fc: feature extraction; layer4: the study's choice; all: full fine-tuning",
+            "Train from (earlier layers stay frozen)",
+            choices,
+            choices.index(spec.trainable_from),
+            key=k + "from",
+            help="fc: feature extraction; layer4: the study's choice; all: full fine-tuning",
         )
         v["cache_features"] = c2.selectbox(
-            "Cache frozen-layer features", ("auto", "on", "off"), key=k + "cache",
+            "Cache frozen-layer features",
+            ("auto", "on", "off"),
+            key=k + "cache",
             help="auto: compute the frozen layers once per image when every augmentation is off",
         )
     with st.expander("Hardware, schedule details and run name"):
@@ -163,7 +168,8 @@ def forms(dataset: str) -> None:
         problem = str(exc)
         st.error(problem)
     group = st.text_input(
-        "Comparison group (optional)", key="train-group",
+        "Comparison group (optional)",
+        key="train-group",
         help="Stamped on every run of the job; runs of one group are compared together. "
         "Train all three uses the job id when this is empty.",
     ).strip()
@@ -264,7 +270,9 @@ def curves_chart(curves: dict[str, list[dict[str, float]]], revision: str) -> An
     fig = curves_figure(curves)
     fig.update_annotations(font_size=13)
     fig.update_layout(
-        uirevision=revision, height=400, margin={"t": 70, "b": 20, "l": 40, "r": 10},
+        uirevision=revision,
+        height=400,
+        margin={"t": 70, "b": 20, "l": 40, "r": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
     )
     return fig
@@ -347,19 +355,30 @@ def history_table(runs: list[dict[str, Any]]) -> None:
     """Every run with its final scores, model, dataset, group, state and time."""
     rows = [
         {
-            "run": r["run"], "model": r["model"], "dataset": r["dataset"], "group": r["group"],
-            "state": r["state"], "epochs": f"{r['epochs_run']}/{r['epochs'] or '?'}",
-            "best epoch": r["best_epoch"], "val acc": r["val_acc"], "val F1": r["val_f1"],
-            "test acc": r["test_acc"], "time": _when(r["updated"] or r["started"]),
+            "run": r["run"],
+            "model": r["model"],
+            "dataset": r["dataset"],
+            "group": r["group"],
+            "state": r["state"],
+            "epochs": f"{r['epochs_run']}/{r['epochs'] or '?'}",
+            "best epoch": r["best_epoch"],
+            "val acc": r["val_acc"],
+            "val F1": r["val_f1"],
+            "test acc": r["test_acc"],
+            "time": _when(r["updated"] or r["started"]),
             "cached features": r["feature_cache"],
         }
         for r in runs
     ]
     pct = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(
-        rows, hide_index=True, key="train-history",
+        rows,
+        hide_index=True,
+        key="train-history",
         column_config={
-            "val acc": pct, "val F1": pct, "test acc": pct,
+            "val acc": pct,
+            "val F1": pct,
+            "test acc": pct,
             "time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", help="last epoch or finish"),
         },
     )
@@ -388,7 +407,11 @@ def delete_form(runs: list[dict[str, Any]]) -> None:
     name = c1.selectbox("Run to delete", [r["run"] for r in runs], key="train-delete-run")
     sure = c2.checkbox(f"Yes, delete {name} and its checkpoints", key="train-delete-confirm")
     c3.button(
-        "Delete", key="train-delete", disabled=not sure, on_click=_delete, args=(name,),
+        "Delete",
+        key="train-delete",
+        disabled=not sure,
+        on_click=_delete,
+        args=(name,),
         icon=":material/delete:",
     )
 
