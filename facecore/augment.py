@@ -20,6 +20,7 @@ from facecore import workspace
 from facecore.dataset import ManifestRow, ProgressFn, load_dataset, write_manifest
 from facecore.errors import DatasetError, DatasetExistsError
 from facecore.images import encode_jpeg
+from facecore.mode import require_writable
 from facecore.transforms import AugmentConfig, augment_image, is_deterministic
 
 
@@ -34,6 +35,7 @@ def augment_dataset(
     progress: ProgressFn | None = None,
 ) -> dict:
     """Write dataset ``out``: all of ``name`` plus ``copies`` augmented versions of each train image."""
+    require_writable("Writing augmented images")
     if copies < 1:
         raise DatasetError(f"--copies must be at least 1, got {copies}.")
     aug = aug or AugmentConfig()

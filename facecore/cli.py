@@ -508,6 +508,14 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_add(args: argparse.Namespace) -> int:
+    from facecore.addrun import add_run
+
+    path = add_run(Path(args.file), name=args.name)
+    print(f"Added run {path.name!r} ({path}).")
+    return 0
+
+
 # --- evaluation, comparison, prediction ------------------------------------------------------------
 
 
@@ -871,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = jsub.add_parser("run", help=argparse.SUPPRESS)
     p.add_argument("id")
     p.set_defaults(func=cmd_jobs_run)
-    runs = sub.add_parser("runs", help="trained runs: list them with their scores, delete one")
+    runs = sub.add_parser("runs", help="trained runs: list them with their scores, add or delete one")
     rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = rsub.add_parser(
         "list", help="runs, newest first, with their best validation scores and test accuracy"
@@ -884,6 +892,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="run name (a folder under FACECORE_HOME/models)")
     p.add_argument("--yes", action="store_true", help="really delete")
     p.set_defaults(func=cmd_runs_delete)
+    p = rsub.add_parser("add", help="add a trained model from a checkpoint file (checked before it is kept)")
+    p.add_argument("file", metavar="FILE", help="a facecore checkpoint (.pt), e.g. another machine's best.pt")
+    p.add_argument("--name", help="run name (default: the checkpoint's own, else MODEL-added)")
+    p.set_defaults(func=cmd_runs_add)
 
     splits = ["train", "val", "test"]
     p = sub.add_parser("evaluate", help="evaluate a run on a split: metrics, predictions, latency, open set")

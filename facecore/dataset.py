@@ -40,6 +40,7 @@ from facecore.errors import (
     SplitError,
 )
 from facecore.images import encode_jpeg, load_rgb
+from facecore.mode import require_writable
 from facecore.sources import SourceItem, SourceListing, SourceProblem, ZipLimits, open_source
 from facecore.splits import DEFAULT_RATIOS, SPLITS, assign_splits, split_counts
 
@@ -301,6 +302,7 @@ def import_dataset(
     kept), ``replace`` swaps it for the new one. Nothing under ``datasets/name`` changes until
     the whole import has succeeded.
     """
+    require_writable("Importing faces")
     if mode not in ("create", "append", "replace"):
         raise DatasetError(f"Unknown import mode {mode!r}; use create, append or replace.")
     t0 = time.perf_counter()
@@ -530,6 +532,7 @@ def _import_one(
 
 def delete_dataset(name: str) -> None:
     """Remove a dataset (under its lock)."""
+    require_writable("Deleting a dataset")
     final = workspace.dataset_path(name)
     with workspace.dataset_lock(final.name):
         if not final.exists():

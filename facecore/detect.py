@@ -33,6 +33,7 @@ import numpy as np
 
 from facecore.download import download_file
 from facecore.errors import DetectorError, DownloadError
+from facecore.mode import require_writable
 from facecore.workspace import detectors_dir
 
 Box = tuple[int, int, int, int]
@@ -378,6 +379,7 @@ def download_yunet(
     The file is checked to load with ``cv2.FaceDetectorYN`` before it is moved into place.
     Raises :class:`DownloadError` (saying where to put the file by hand) when it cannot.
     """
+    require_writable("Downloading the YuNet model")
     folder = Path(dest_dir) if dest_dir is not None else detectors_dir()
     dest = folder / _yunet_file_name(url)
 

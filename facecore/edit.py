@@ -41,6 +41,7 @@ from facecore.dataset import (
 from facecore.detect import centre_crop
 from facecore.errors import DatasetError, ImageError
 from facecore.images import IMAGE_EXTENSIONS, encode_jpeg, load_rgb
+from facecore.mode import require_writable
 from facecore.sources import SourceItem, SourceListing, SourceProblem
 from facecore.splits import DEFAULT_RATIOS, SPLITS, assign_splits
 
@@ -135,6 +136,7 @@ def _edit(
     name: str, action: str, change: Callable[[_State], EditResult], *, create: bool = False
 ) -> EditResult:
     """Run ``change`` on a staged copy of dataset ``name`` and swap the result in."""
+    require_writable("Editing a dataset")
     final = workspace.dataset_path(name)
     with workspace.dataset_lock(final.name):
         workspace.recover(final)
@@ -390,6 +392,7 @@ def add_crops(
     The dataset is created when it does not exist. Crops are stored as ``crop_size`` JPEGs;
     a crop whose JPEG is byte-identical to an image already in the dataset is skipped.
     """
+    require_writable("Adding faces")
     cls = check_class_name(person)
     if not crops:
         raise DatasetError("There are no face crops to save.")

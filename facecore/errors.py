@@ -61,3 +61,7 @@ class ReadOnlyModeError(FacecoreError):
 
 class JobError(FacecoreError):
     """A background job cannot be started, found or stopped."""
+
+
+class RunError(FacecoreError):
+    """A run cannot be found, added or deleted."""

@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from facecore import workspace
 from facecore.config import TrainConfig
 from facecore.errors import JobError
+from facecore.mode import require_writable
 from facecore.train import Callback, ProgressPrinter, Trainer, TrainingStopped
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
@@ -105,6 +106,7 @@ def start_job(
 
     Several configs form a comparison ``group`` (default: the job id), stamped on each run.
     """
+    require_writable("Starting a training job")
     if not configs:
         raise JobError("A job needs at least one training config.")
     for c in configs:
@@ -151,6 +153,7 @@ def start_job(
 
 def stop_job(job_id: str) -> dict[str, Any]:
     """Ask a job to stop. A running job finishes no further epoch; its last finished epoch is kept."""
+    require_writable("Stopping a job")
     job = read_job(job_id)
     if job["status"] not in ACTIVE:
         return job
@@ -291,6 +294,7 @@ def read_log(job_id: str, tail: int = 200) -> str:
 
 
 def delete_job(job_id: str) -> None:
+    require_writable("Deleting a job")
     job = read_job(job_id)
     if job["status"] in ACTIVE:
         raise JobError(f"Job {job_id} is {job['status']}; stop it before deleting it.")

@@ -19,8 +19,9 @@ from typing import Any
 
 from facecore import workspace
 from facecore.config import TrainConfig
-from facecore.errors import FacecoreError
+from facecore.errors import RunError
 from facecore.jobs import ACTIVE, list_jobs
+from facecore.mode import require_writable
 from facecore.models import get_model_spec
 from facecore.train import read_metrics
 from facecore.weights import weights_status
@@ -33,10 +34,6 @@ RUN_FIELDS = [
     "run", "model", "dataset", "group", "state", "job", "epochs_run", "epochs", "best_epoch",
     "val_loss", "val_acc", "val_f1", "test_acc", "test_f1", "feature_cache", "started", "updated",
 ]
-
-
-class RunError(FacecoreError):
-    """A run cannot be found or deleted."""
 
 
 def run_path(name: str) -> Path:
@@ -171,6 +168,7 @@ def delete_run(name: str) -> Path:
     creating it; stop the job first. The folder is renamed aside before it is removed, so a
     half-deleted run is never listed.
     """
+    require_writable("Deleting a run")
     path = run_path(name)
     job = _active_runs().get(name) or _setting_up(path)
     if job:

@@ -17,6 +17,7 @@ from pathlib import Path
 from facecore import workspace
 from facecore.errors import DatasetError, DownloadError
 from facecore.images import is_image_name
+from facecore.mode import require_writable
 from facecore.sources import SourceItem, SourceListing
 
 UNKNOWN = "Unknown"
@@ -154,6 +155,7 @@ def build_sample(
     Returns the :class:`~facecore.dataset.ImportReport`. ``import_options`` go to
     :func:`facecore.dataset.import_dataset` (mode, detector, no_face, ...).
     """
+    require_writable("Building the LFW sample")
     from facecore.dataset import import_dataset
 
     env = os.environ.get("FACECORE_LFW_SOURCE")

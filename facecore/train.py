@@ -32,6 +32,7 @@ from facecore.data import BatchTransform, FaceCrops, batch_loader, default_worke
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.device import tune_allocator
 from facecore.errors import CheckpointError, FacecoreError
+from facecore.mode import require_writable
 from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
 from facecore.openset import suggest_threshold, sweep
 from facecore.transforms import (
@@ -290,6 +291,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        require_writable("Training")
         config.validate()
         tune_allocator()
         self.config = config

@@ -25,6 +25,7 @@ from torchvision.models import ResNet18_Weights, ResNet50_Weights
 from torchvision.models._api import WeightsEnum
 
 from facecore.errors import FacecoreError, WeightsUnavailableError
+from facecore.mode import require_writable
 
 #: Pretrained weights of each model that needs them, by model name.
 WEIGHTS: dict[str, WeightsEnum] = {
@@ -209,5 +210,6 @@ def download_weights(name: str = "resnet50_pretrained", progress: bool = True) -
 
     A file already there is checked for readability instead of being downloaded again.
     """
+    require_writable("Downloading weights")
     _fetch_state_dict(name, progress=progress)
     return weights_file(name)

@@ -177,3 +177,48 @@ def page(browser_args: list[str]):
 def browser_args() -> list[str]:
     """Extra Chromium flags; override in a test module (e.g. a fake camera video)."""
     return []
+
+
+# --- a trained workspace, built once per session ----------------------------------------------
+
+TRAINED_PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
+
+
+@pytest.fixture(scope="session")
+def trained_template(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace built once: YuNet, the real dataset ``faces`` (3 people + Unknown, 8 faces each)
+    and ``tiny-cnn``, a custom_cnn trained 3 epochs on it. Use :func:`trained_home` for a copy."""
+    from facecore.config import TrainConfig
+    from facecore.dataset import import_dataset
+    from facecore.infer import clear_cache
+    from facecore.train import train
+    from facecore.transforms import AugmentConfig
+
+    root = tmp_path_factory.mktemp("trained")
+    home = root / "home"
+    (home / "detectors").mkdir(parents=True)
+    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACECORE_HOME", str(home))
+        mp.delenv("FACECORE_YUNET", raising=False)
+        mp.delenv("FACECORE_MODE", raising=False)
+        src = make_people_tree(root / "src", TRAINED_PEOPLE, unknown=8)
+        import_dataset(src, "faces")
+        cfg = TrainConfig.for_model(
+            "custom_cnn", "faces", epochs=3, batch_size=8, lr=1e-3, workers=0,
+            augment=AugmentConfig.none(), run_name="tiny-cnn",
+        )  # fmt: skip
+        train(cfg)
+        clear_cache()
+    return home
+
+
+@pytest.fixture
+def trained_home(trained_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of :func:`trained_template` as FACECORE_HOME (the test may change it)."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_template, home)
+    monkeypatch.setenv("FACECORE_HOME", str(home))
+    monkeypatch.delenv("FACECORE_YUNET", raising=False)
+    monkeypatch.delenv("FACECORE_MODE", raising=False)
+    return home

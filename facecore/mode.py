@@ -1,0 +1,49 @@
+"""Presentation mode: a read-only server for hosted demos.
+
+``FACECORE_MODE=demo`` (environment, or ``FACECORE_MODE = "demo"`` at the top of
+``.streamlit/secrets.toml``) turns off everything that adds, changes or deletes saved data:
+imports, enrollment, edits, training, stopping or deleting jobs and runs, downloads. Visitors can
+still upload a photo to see the models' predictions, and use the Live page; neither writes the
+photo or the frames anywhere.
+
+The library enforces it (:func:`require_writable` raises
+:class:`~facecore.errors.ReadOnlyModeError`), so a page that forgot to hide a button still cannot
+change anything. Any value other than ``full`` or nothing counts as read-only, to fail safe.
+"""
+
+from __future__ import annotations
+
+import os
+
+from facecore.errors import ReadOnlyModeError
+
+MODE_ENV = "FACECORE_MODE"
+FULL, DEMO = "full", "demo"
+
+
+def current_mode() -> str:
+    """``"full"`` (the default) or ``"demo"``."""
+    value = os.environ.get(MODE_ENV, "").strip().lower()
+    return FULL if value in ("", FULL) else DEMO
+
+
+def read_only() -> bool:
+    """True in presentation mode."""
+    return current_mode() == DEMO
+
+
+def mode_problem() -> str | None:
+    """A message when ``FACECORE_MODE`` holds something that is not a mode (read-only is used)."""
+    value = os.environ.get(MODE_ENV, "").strip().lower()
+    if value in ("", FULL, DEMO):
+        return None
+    return f"{MODE_ENV}={value!r} is not a mode (use 'demo' or 'full'); running read-only to be safe."
+
+
+def require_writable(action: str) -> None:
+    """Raise :class:`ReadOnlyModeError` naming ``action`` when the server is read-only."""
+    if read_only():
+        raise ReadOnlyModeError(
+            f"{action} is turned off: this server runs in presentation mode ({MODE_ENV}=demo), "
+            "which is read-only. Visitors can upload a photo on the Compare page and use the Live page."
+        )
