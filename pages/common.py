@@ -14,19 +14,46 @@ import streamlit as st
 from facecore import workspace
 from facecore.dataset import list_datasets
 from facecore.detect import find_yunet_model
+from facecore.mode import MODE_ENV, mode_problem, read_only
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.infer import LoadedModel, Predictor
 
 
-def app_navigation() -> None:
+def setup_page() -> None:
+    """Every page calls this first: the app's navigation on deep links, then the mode banner."""
+    _deep_link_navigation()
+    _apply_mode_secret()
+    if read_only():
+        problem = mode_problem()
+        st.info(
+            problem
+            or "**Presentation mode**: this server is read-only. Upload a photo on the Compare page to see "
+            "the models' predictions, or use the Live page. Photos and camera frames are not stored.",
+            icon=":material/co_present:",
+        )
+
+
+def _apply_mode_secret() -> None:
+    """``FACECORE_MODE = "demo"`` in ``.streamlit/secrets.toml`` counts like the environment variable."""
+    if MODE_ENV in os.environ:
+        return
+    try:
+        value = st.secrets.get(MODE_ENV)
+    except Exception:  # no secrets file, or one that does not parse: Streamlit says so itself
+        return
+    if value:
+        os.environ[MODE_ENV] = str(value)
+
+
+def _deep_link_navigation() -> None:
     """Make a deep link (``/dataset`` as a fresh server's first request) open the real app.
 
     Streamlit keeps a legacy mode for apps with a ``pages/`` folder: until some session has run
     ``st.navigation``, a URL naming a file in ``pages/`` runs that file alone, without our
-    navigation, title or layout. Each page calls this first. In that mode it switches the legacy
-    mode off (what ``st.navigation`` itself does) and runs ``streamlit_app.py`` in its place, in
-    this same run (so a button press is not lost), which builds the navigation and runs this page.
+    navigation, title or layout. In that mode this switches the legacy mode off (what
+    ``st.navigation`` itself does) and runs ``streamlit_app.py`` in its place, in this same run
+    (so a button press is not lost), which builds the navigation and runs the page.
     """
     import runpy
 

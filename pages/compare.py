@@ -26,9 +26,9 @@ from facecore.figures import (
     openset_threshold_figure,
 )
 from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
-from pages.common import app_navigation, get_predictor, list_runs, read_predictions
+from pages.common import get_predictor, list_runs, read_predictions, setup_page
 
-app_navigation()
+setup_page()
 
 PAGE_SIZE = 12
 GALLERY_COLUMNS = 3

@@ -41,18 +41,21 @@ from facecore.edit import (
 from facecore.enroll import EnrollSession
 from facecore.errors import FacecoreError
 from facecore.images import IMAGE_EXTENSIONS, load_rgb
+from facecore.mode import read_only
 from facecore.sample import build_sample
 from facecore.splits import SPLITS
 from facecore.transforms import AugmentConfig, augment_image, is_deterministic
-from pages.common import app_navigation, choose_dataset, ice_servers
+from pages.common import choose_dataset, ice_servers, setup_page
 
-app_navigation()
+setup_page()
 
 GRID_COLUMNS = 6
 PAGE_SIZE = 24
 NOFACE_PAGE_SIZE = 8
 AUG_VERSIONS = 5
 SECTIONS = ("overview", "faces", "noface", "augment", "add")
+#: Sections that only change the dataset: absent in presentation mode.
+EDIT_SECTIONS = ("noface", "add")
 SECTION_LABELS = {
     "overview": "Overview",
     "faces": "Faces",
@@ -477,7 +480,8 @@ def overview(ds: FaceDataset) -> None:
     noface = {c: sum(r.class_name == c and r.status == "no_face" for r in ds.rows) for c in counts}
     table = [{"person": c, **n, "total": sum(n.values()), "no face": noface[c]} for c, n in counts.items()]
     st.dataframe(table, hide_index=True, width="stretch")
-    danger_zone(ds)
+    if not read_only():
+        danger_zone(ds)
 
 
 def balance_figure(counts: dict[str, dict[str, int]]) -> go.Figure:
@@ -539,11 +543,14 @@ def faces(ds: FaceDataset) -> None:
     rows = stored_rows(ds, person)
     n = {s: sum(r.split == s for r in rows) for s in SPLITS}
     st.caption(f"{len(rows)} faces: train {n['train']}, val {n['val']}, test {n['test']}.")
-    person_actions(ds, person, len(rows))
+    if not read_only():
+        person_actions(ds, person, len(rows))
     grid = st.columns(GRID_COLUMNS)
     for i, row in enumerate(page_of(rows, PAGE_SIZE, f"faces-page-{ds.name}-{person}")):
         with grid[i % GRID_COLUMNS]:
             st.image(str(ds.path / row.file), caption=row.split or "unsplit", width="stretch")
+            if read_only():
+                continue
             st.button(
                 "Delete",
                 key=f"del-{row.file}",
@@ -653,6 +660,9 @@ def augmentation(ds: FaceDataset) -> None:
 
 
 def empty_state() -> None:
+    if read_only():
+        st.info("There is no dataset on this server (presentation mode adds none).")
+        return
     st.info("No dataset yet. Add yourself with the camera or upload a zip, or try the LFW sample.")
     left, right = st.columns([3, 2])
     with left, st.container(border=True):
@@ -671,7 +681,7 @@ def dataset_view(name: str) -> None:
     n_noface = sum(r.status == "no_face" for r in ds.rows)
     section = st.segmented_control(
         "Section",
-        SECTIONS,
+        [s for s in SECTIONS if s not in EDIT_SECTIONS] if read_only() else SECTIONS,
         default="overview",
         required=True,
         format_func=lambda s: f"{SECTION_LABELS[s]} ({n_noface})" if s == "noface" else SECTION_LABELS[s],

@@ -8,11 +8,12 @@ from facecore import workspace
 from facecore.dataset import list_datasets, load_dataset
 from facecore.device import device_summary
 from facecore.errors import FacecoreError
+from facecore.mode import read_only
 from facecore.sample import build_sample
 from facecore.weights import weights_status
-from pages.common import app_navigation
+from pages.common import setup_page
 
-app_navigation()
+setup_page()
 
 
 def guided_start() -> None:
@@ -63,6 +64,8 @@ def models_section() -> None:
     st.subheader("Trained models")
     if not runs:
         st.info("No trained model yet.")
+        if read_only():
+            return
         st.page_link("pages/train.py", label="Train the three models", icon=":material/model_training:")
         return
     rows = [
@@ -101,6 +104,9 @@ if names:
     datasets_section(names)
     models_section()
 else:
-    st.info("No dataset yet. Add faces to get started.")
-    guided_start()
+    if read_only():
+        st.info("There is no dataset or trained model on this server yet.")
+    else:
+        st.info("No dataset yet. Add faces to get started.")
+        guided_start()
 system_section()

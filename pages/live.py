@@ -19,9 +19,9 @@ from facecore.errors import FacecoreError
 from facecore.images import load_rgb
 from facecore.live import LiveRecognizer, LiveResult, default_runs
 from facecore.runs import COMPARED_MODELS
-from pages.common import app_navigation, ice_config, list_runs, loaded_run
+from pages.common import ice_config, list_runs, loaded_run, setup_page
 
-app_navigation()
+setup_page()
 
 NEWEST = "newest run of each model"
 NO_FRAMES_S = 10.0

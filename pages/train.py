@@ -12,10 +12,12 @@ from typing import Any
 import streamlit as st
 
 from facecore import jobs, workspace
+from facecore.addrun import add_run
 from facecore.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 from facecore.dataset import load_dataset
 from facecore.errors import FacecoreError
 from facecore.figures import curves_figure
+from facecore.mode import read_only
 from facecore.models import get_model_spec
 from facecore.runs import (
     COMPARED_MODELS,
@@ -28,9 +30,9 @@ from facecore.runs import (
 from facecore.train import read_metrics
 from facecore.transforms import AugmentConfig, is_deterministic
 from facecore.weights import DOWNLOAD_COMMAND, weights_status
-from pages.common import app_navigation, choose_dataset
+from pages.common import choose_dataset, setup_page
 
-app_navigation()
+setup_page()
 
 #: Seconds between re-reads of the jobs from disk: while a job is queued or running, and otherwise
 #: (to notice a job started elsewhere: another tab, another user, the command line).
@@ -303,8 +305,12 @@ def job_panel(job: dict[str, Any], queue_ahead: list[str]) -> None:
         st.warning(f"Stopped: {job.get('message')}")
     else:
         st.success(f"Done: {job.get('message')}")
-    if status in jobs.ACTIVE and st.button(
-        "Stop" if status == "running" else "Cancel", key=f"train-stop-{job['id']}", icon=":material/stop:"
+    if (
+        status in jobs.ACTIVE
+        and not read_only()
+        and st.button(
+            "Stop" if status == "running" else "Cancel", key=f"train-stop-{job['id']}", icon=":material/stop:"
+        )
     ):
         jobs.stop_job(job["id"])
         st.toast(f"Stopping job {job['id']}: the last finished epoch is kept.")
@@ -416,11 +422,36 @@ def delete_form(runs: list[dict[str, Any]]) -> None:
     )
 
 
+def add_form() -> None:
+    """Upload a checkpoint (e.g. a best.pt trained on another machine); it is checked before it is kept."""
+    kind, message = st.session_state.pop("train-added", (None, None))
+    if kind:
+        getattr(st, kind)(message)
+    upload = st.file_uploader(
+        "Checkpoint (.pt)",
+        type=["pt", "pth"],
+        key="train-add-file",
+        help="A facecore checkpoint: `models/RUN/best.pt` from another machine. It is loaded safely "
+        "(weights only, never code) and checked against its own architecture and classes.",
+    )
+    name = st.text_input("Run name (optional)", key="train-add-name")
+    if st.button("Add the model", key="train-add", disabled=upload is None) and upload is not None:
+        try:
+            path = add_run(upload.getvalue(), name=name.strip() or None, label=upload.name)
+            st.session_state["train-added"] = ("success", f"Added run {path.name}.")
+        except FacecoreError as exc:
+            st.session_state["train-added"] = ("error", str(exc))
+        st.rerun()
+
+
 def history(dataset: str | None) -> None:
     """The runs table, the curves of chosen runs, and deleting a run."""
     st.header("History")
     only = bool(dataset) and st.toggle(f"Only runs on {dataset}", key="train-only-dataset")
     runs = list_runs(dataset=dataset if only else None)
+    if not read_only():
+        with st.expander("Add a trained model from a checkpoint file"):
+            add_form()
     if not runs:
         st.caption("No runs yet: train a model above, or `python -m facecore train --dataset NAME ...`.")
         return
@@ -430,8 +461,9 @@ def history(dataset: str | None) -> None:
         models_dir = workspace.models_dir()
         curves = {n: read_metrics(models_dir / n) for n in picked}
         st.plotly_chart(curves_chart(curves, "history"), key="train-picked")
-    with st.expander("Delete a run"):
-        delete_form(runs)
+    if not read_only():
+        with st.expander("Delete a run"):
+            delete_form(runs)
 
 
 # --- the page --------------------------------------------------------------------------------------
@@ -440,7 +472,7 @@ st.title("Train")
 chosen = choose_dataset(key="train")
 st.header("Jobs")
 jobs_area = st.container()  # filled after the forms, so a job their buttons just started shows at once
-if chosen:
+if chosen and not read_only():
     st.header("New training")
     forms(chosen)
 with jobs_area:
