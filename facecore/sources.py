@@ -137,6 +137,11 @@ def _entry_name(info: zipfile.ZipInfo) -> tuple[str, str | None]:
         return name, "name is not UTF-8; read with the legacy zip encoding (CP437)"
 
 
+def _parts(name: str) -> tuple[str, ...]:
+    """An entry name's folders and file name: ``\\`` read as ``/``, empty and ``.`` segments dropped."""
+    return tuple(p for p in name.replace("\\", "/").split("/") if p and p != ".")
+
+
 def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
     if "\x00" in name:
         return "name contains a NUL byte"
@@ -178,14 +183,14 @@ def list_zip(path: Path, *, limits: ZipLimits) -> SourceListing:
         if reason:
             problems.append(SourceProblem(name, f"refused: {reason}."))
             continue
-        parts = tuple(p for p in name.replace("\\", "/").split("/") if p)
+        parts = _parts(name)
         if not parts or _hidden(parts):
             continue
         if note:
             problems.append(SourceProblem(name, f"note: {note}."))
         entries.append((name, info))
     # A single wrapping folder (``data/alice/1.jpg``) is unwrapped.
-    split = [tuple(p for p in n.replace("\\", "/").split("/") if p) for n, _ in entries]
+    split = [_parts(n) for n, _ in entries]
     files = [p for p, (_, i) in zip(split, entries, strict=True) if not i.is_dir()]
     strip = 1 if files and len({p[0] for p in files}) == 1 and all(len(p) >= 3 for p in files) else 0
     items: list[SourceItem] = []

@@ -278,3 +278,15 @@ def test_pgm_and_webp_and_bmp_are_accepted(tmp_path: Path) -> None:
     Image.new("RGB", (10, 10)).save(tmp_path / "f.gif")
     with pytest.raises(ImageError, match="GIF images are not supported"):
         load_rgb(tmp_path / "f.gif")
+
+
+def test_dot_segments_in_zip_names_are_read_not_dropped(saved, tmp_path: Path) -> None:
+    """``./Tony_Blair/x.jpg`` (zips made with ``zip -r ./``) imports; ``./x.jpg`` is reported.
+    Found by the hypothesis fuzz test: such entries used to vanish without a word."""
+    folder, before = saved
+    face = FACE.read_bytes()
+    archive = zip_with(tmp_path / "dots.zip", {"./Tony_Blair/./dot.jpg": face, "./loose.jpg": face})
+    report = import_dataset(archive, "faces", mode="append")
+    assert report.classes["Tony_Blair"]["stored"] == 1
+    assert "not inside a class folder" in problems(report)["./loose.jpg"]
+    appended_ok(folder, before)
