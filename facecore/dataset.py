@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from filelock import Timeout
 
 from facecore import workspace
 from facecore.detect import Detector, centre_crop, create_detector, crop_face
@@ -248,12 +249,23 @@ def list_datasets() -> list[str]:
     )
 
 
+def _recover_if_idle(final: Path) -> None:
+    """Put back a dataset an interrupted writer left renamed aside, unless a writer is at work now
+    (its staging folder is not litter: only a writer holding the lock may tidy up)."""
+    try:
+        with workspace.dataset_lock(final.name, timeout=0):
+            workspace.recover(final)
+    except Timeout:
+        pass
+
+
 def load_dataset(name_or_path: str | Path) -> FaceDataset:
     """Open a dataset by name (under ``FACECORE_HOME``) or by folder path."""
     path = Path(name_or_path)
     if not (path / "dataset.json").is_file():
         candidate = workspace.dataset_path(str(name_or_path))
-        workspace.recover(candidate)
+        if not (candidate / "dataset.json").is_file():
+            _recover_if_idle(candidate)
         if not (candidate / "dataset.json").is_file():
             have = ", ".join(list_datasets()) or "none yet"
             raise DatasetError(f"No dataset named {str(name_or_path)!r} (datasets: {have}).")

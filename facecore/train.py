@@ -258,12 +258,15 @@ def new_run_dir(config: TrainConfig) -> Path:
     base = config.run_name or f"{config.dataset}-{config.model}-{stamp}"
     name = workspace.safe_name(base, what="run name")
     root = workspace.models_dir()
+    root.mkdir(parents=True, exist_ok=True)
     path, k = root / name, 1
-    while path.exists():
-        k += 1
-        path = root / f"{name}-{k}"
-    path.mkdir(parents=True)
-    return path
+    while True:  # mkdir is the claim: two trainers starting at once never share a folder
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+            path = root / f"{name}-{k}"
 
 
 def seed_everything(seed: int) -> None:
