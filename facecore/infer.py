@@ -273,6 +273,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
     from facecore.train import resolve_device
     from facecore.transforms import eval_transform_from_dict
 
+    tune_allocator()
     ckpt_path = resolve_checkpoint(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     try:
@@ -445,7 +446,6 @@ class Predictor:
                 raise FacecoreError(f"The threshold must be a finite number, got {threshold!r}.")
         if max_faces < 1:
             raise FacecoreError(f"max_faces must be at least 1, got {max_faces}.")
-        tune_allocator()
         self.models = [load_run(m, device=device) for m in models]
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.threshold = None if threshold is None else float(threshold)

@@ -214,11 +214,8 @@ def trained_template(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
-def trained_home(trained_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of :func:`trained_template` as FACECORE_HOME (the test may change it)."""
-    home = tmp_path / "home"
-    shutil.copytree(trained_template, home)
-    monkeypatch.setenv("FACECORE_HOME", str(home))
-    monkeypatch.delenv("FACECORE_YUNET", raising=False)
+def trained_home(trained_template: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`home` filled with a private copy of :func:`trained_template` (the test may change it)."""
+    shutil.copytree(trained_template, home, dirs_exist_ok=True)
     monkeypatch.delenv("FACECORE_MODE", raising=False)
     return home
