@@ -57,7 +57,7 @@ class TrainConfig:
     gamma: float = 0.1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     early_stopping: int = 0
-    monitor: Literal["val_loss", "val_f1"] = "val_loss"
+    monitor: Literal["val_loss", "val_f1"] = "val_f1"
     seed: int = 0
     device: str = "auto"
     amp: Literal["auto", "on", "off"] = "auto"

@@ -45,11 +45,21 @@ def sweep(
     return rows
 
 
+#: A target false-accept rate is given up when meeting it keeps fewer than this share of the
+#: known faces that are named correctly with no threshold at all.
+KEEP_FRACTION = 0.5
+
+
 def suggest_threshold(rows: list[dict[str, float | None]], target_far: float = 0.01) -> dict:
     """The lowest threshold whose false-accept rate is at most ``target_far``.
 
-    The lowest such threshold keeps the most known faces. Without ``Unknown`` faces there is
-    nothing to calibrate on: :data:`DEFAULT_THRESHOLD` is returned with ``calibrated=False``.
+    The lowest such threshold keeps the most known faces. When meeting the target would leave
+    fewer than :data:`KEEP_FRACTION` of the known faces named (a weak model that is as sure of
+    strangers as of the people it knows: every face would read "Unknown"), the threshold that
+    best balances the two (highest known accuracy minus false-accept rate, the lowest such) is
+    suggested instead, with a ``reason`` and the ``target_threshold`` that was given up.
+    Without ``Unknown`` faces there is nothing to calibrate on: :data:`DEFAULT_THRESHOLD` is
+    returned with ``calibrated=False``.
     """
     if not rows or rows[0]["false_accept_rate"] is None:
         return {
@@ -58,13 +68,31 @@ def suggest_threshold(rows: list[dict[str, float | None]], target_far: float = 0
             "target_far": target_far,
             "reason": "no Unknown faces in the split to calibrate on",
         }
-    for row in rows:
-        if row["false_accept_rate"] is not None and row["false_accept_rate"] <= target_far:
-            return {**row, "calibrated": True, "target_far": target_far}
-    last = rows[-1]
-    return {
-        **last,
-        "calibrated": True,
-        "target_far": target_far,
-        "reason": "no threshold reaches the target; the strictest is used",
-    }
+    meets = [r for r in rows if r["false_accept_rate"] is not None and r["false_accept_rate"] <= target_far]
+    found = meets[0] if meets else rows[-1]
+    base = rows[0]["known_accuracy"] or 0.0
+    kept = found["known_accuracy"] or 0.0
+    if base > 0 and kept < KEEP_FRACTION * base:
+        def balance(r: dict) -> tuple[float, float]:
+            return ((r["known_accuracy"] or 0.0) - r["false_accept_rate"], -r["threshold"])
+
+        best = max(rows, key=balance)
+        return {
+            **best,
+            "calibrated": True,
+            "target_far": target_far,
+            "target_threshold": found["threshold"],
+            "reason": (
+                f"a false-accept rate of {target_far:.0%} needs threshold {found['threshold']:.2f}, where "
+                f"only {kept:.0%} of known faces are named (against {base:.0%} with no threshold); the "
+                "threshold that best balances known accuracy against false accepts is used instead"
+            ),
+        }
+    if not meets:
+        return {
+            **found,
+            "calibrated": True,
+            "target_far": target_far,
+            "reason": "no threshold reaches the target; the strictest is used",
+        }
+    return {**found, "calibrated": True, "target_far": target_far}

@@ -155,7 +155,10 @@ def test_suggest_threshold_on_hand_built_probs() -> None:
     # an Unknown face with confidence 1.0 is accepted at every threshold: the target cannot be met
     sure = sweep(np.vstack([probs, [1.0, 0.0, 0.0]]), np.append(labels, 2), unknown_index=2)
     worst = suggest_threshold(sure, 0.1)
-    assert worst["threshold"] == 1.0 and worst["false_accept_rate"] == 0.2 and "reason" in worst
+    # meeting it (threshold 1.0) would name no known face: the balanced threshold is used instead
+    assert worst["target_threshold"] == 1.0 and worst["threshold"] == 0.56
+    assert worst["false_accept_rate"] == 0.2 and worst["known_accuracy"] == pytest.approx(2 / 3)
+    assert "best balances known accuracy against false accepts" in worst["reason"]
     none = suggest_threshold(sweep(probs[:3], labels[:3], unknown_index=2), 0.01)
     assert none["threshold"] == 0.5 and none["calibrated"] is False
 

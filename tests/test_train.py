@@ -28,7 +28,7 @@ def test_config_defaults_per_model() -> None:
     assert (scratch.epochs, scratch.lr) == (5, 1e-3)
     assert (pre.epochs, pre.lr) == (5, 3e-4)
     assert pre.augment == AugmentConfig.none() and scratch.augment == AugmentConfig()
-    assert cnn.monitor == "val_loss" and cnn.target_far == 0.01 and cnn.seed == 0
+    assert cnn.monitor == "val_f1" and cnn.target_far == 0.01 and cnn.seed == 0
     assert TrainConfig.for_model("custom_cnn", "d", lr=None, epochs=3).epochs == 3
     again = TrainConfig.from_dict(cnn.to_dict())
     assert again == cnn
