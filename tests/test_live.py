@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 
 from facecore.config import TrainConfig
-from facecore.dataset import import_dataset
 from facecore.errors import FacecoreError
 from facecore.images import load_rgb
 from facecore.infer import LoadedModel, clear_cache, load_run
@@ -33,7 +32,6 @@ from facecore.live import LiveRecognizer, default_runs, parse_ice_servers, rtc_c
 from facecore.train import train
 from facecore.transforms import AugmentConfig
 from facecore.video import VideoError, VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
-from tests.conftest import YUNET, make_people_tree
 
 PERSON = "Colin_Powell"
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
@@ -62,21 +60,18 @@ def face_y4m(path: Path, person_dir: Path, *, fps: int = 15, frames_per_image: i
 
 
 @pytest.fixture(scope="module")
-def trained(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """A workspace with YuNet, the real dataset ``faces``, the run ``live-cnn`` and Colin's video."""
+def trained(trained_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A copy of the session's trained workspace (dataset ``faces``, run ``tiny-cnn``) and Colin's video."""
     root = tmp_path_factory.mktemp("live")
     home = root / "home"
-    (home / "detectors").mkdir(parents=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    shutil.copytree(trained_template, home)
+    src = trained_template.parent / "src"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACECORE_HOME", str(home))
         mp.delenv("FACECORE_YUNET", raising=False)
-        src = make_people_tree(root / "src", PEOPLE, unknown=8)
-        import_dataset(src, "faces")
-        run = train_tiny("faces")
         clear_cache()
         video = face_y4m(root / "colin.y4m", src / PERSON, frames_per_image=4)
-        yield SimpleNamespace(home=home, run=home / "models" / run, src=src, video=video)
+        yield SimpleNamespace(home=home, run=home / "models" / "tiny-cnn", src=src, video=video)
         clear_cache()
 
 

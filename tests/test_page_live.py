@@ -11,13 +11,11 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore.dataset import import_dataset
 from facecore.images import encode_jpeg, load_rgb
 from facecore.infer import clear_cache
 from facecore.live import LiveRecognizer
 from facecore.video import face_video_frames
-from tests.conftest import YUNET, make_people_tree
-from tests.test_live import PEOPLE, PERSON, train_tiny
+from tests.test_live import PERSON
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -33,20 +31,12 @@ def texts(at: AppTest, *kinds: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def workspace(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """A workspace with YuNet, the real dataset ``faces`` and a trained custom_cnn ``live-cnn``."""
-    root = tmp_path_factory.mktemp("live-page")
-    home = root / "home"
-    (home / "detectors").mkdir(parents=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACECORE_HOME", str(home))
-        mp.delenv("FACECORE_YUNET", raising=False)
-        src = make_people_tree(root / "src", PEOPLE, unknown=8)
-        import_dataset(src, "faces")
-        run = train_tiny("faces")
+def workspace(trained_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A copy of the session's trained workspace: YuNet, dataset ``faces``, the run ``tiny-cnn``."""
+    home = tmp_path_factory.mktemp("live-page") / "home"
+    shutil.copytree(trained_template, home)
     clear_cache()
-    yield SimpleNamespace(home=home, run=run, src=src)
+    yield SimpleNamespace(home=home, run="tiny-cnn", src=trained_template.parent / "src")
     clear_cache()
 
 
