@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -195,9 +196,7 @@ def trained_template(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from facecore.transforms import AugmentConfig
 
     root = tmp_path_factory.mktemp("trained")
-    home = root / "home"
-    (home / "detectors").mkdir(parents=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    home = yunet_workspace(root / "home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACECORE_HOME", str(home))
         mp.delenv("FACECORE_YUNET", raising=False)
@@ -219,3 +218,45 @@ def trained_home(trained_template: Path, home: Path, monkeypatch: pytest.MonkeyP
     shutil.copytree(trained_template, home, dirs_exist_ok=True)
     monkeypatch.delenv("FACECORE_MODE", raising=False)
     return home
+
+
+def wait_for(predicate, timeout: float = 120.0, what: str = "condition", poll: float = 0.2):
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def yunet_workspace(home: Path) -> Path:
+    """Create ``home`` with the real YuNet model in its ``detectors/`` (as after `detectors download`)."""
+    (home / "detectors").mkdir(parents=True, exist_ok=True)
+    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    return home
+
+
+def fake_job(home: Path, job_id: str, status: str, **fields) -> Path:
+    """A job record as the job process writes it, owned by this (live) process."""
+    from facecore.config import TrainConfig
+
+    record = {
+        "id": job_id,
+        "status": status,
+        "pid": os.getpid(),
+        "created": time.time() - 5,
+        "started": time.time() - 5,
+        "finished": None,
+        "group": "",
+        "configs": [TrainConfig.for_model("custom_cnn", "small").to_dict()],
+        "runs": [],
+        "resume_run": None,
+        "message": "",
+        **fields,
+    }
+    folder = home / "jobs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps(record))
+    return folder

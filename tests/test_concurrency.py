@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from facecore import jobs
 from facecore.dataset import import_dataset, load_dataset
-from tests.conftest import ROOT, make_people_tree
+from tests.conftest import ROOT, make_people_tree, wait_for
 from tests.test_dataset import snapshot
 
 APP = str(ROOT / "streamlit_app.py")
@@ -27,16 +26,6 @@ def cli(*args: str, home: Path) -> subprocess.Popen:
         [sys.executable, "-m", "facecore", *args], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-
-
-def wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.timeout(300)

@@ -156,9 +156,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
 # Detection quality on the 43 labelled VOC faces
 
 
-def test_yunet_finds_labelled_faces_with_landmarks(
-    yunet: YuNetDetector, detection_dir: Path
-) -> None:
+def test_yunet_finds_labelled_faces_with_landmarks(yunet: YuNetDetector, detection_dir: Path) -> None:
     hits, total, true_positives = recall_on_voc(yunet, detection_dir)
     assert total == 43
     assert hits >= 40, f"YuNet found {hits}/43"
@@ -184,9 +182,7 @@ def test_detections_are_sorted_best_first(yunet: YuNetDetector, detection_dir: P
     assert len(found) >= 5 and keys == sorted(keys, reverse=True)
 
 
-def test_yunet_finds_no_face_on_dogs_at_full_resolution(
-    yunet_path: Path, detection_dir: Path
-) -> None:
+def test_yunet_finds_no_face_on_dogs_at_full_resolution(yunet_path: Path, detection_dir: Path) -> None:
     dogs = load_rgb(detection_dir / "dogs.jpg")  # 900x916
     assert YuNetDetector(yunet_path, max_side=1024).detect(dogs) == []
 

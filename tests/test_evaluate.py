@@ -22,7 +22,7 @@ from facecore.evaluate import cached_evaluation, evaluate_run, open_set_scores
 from facecore.openset import suggest_threshold, sweep
 from facecore.train import evaluate, train
 from facecore.transforms import AugmentConfig, eval_transform_from_dict
-from tests.conftest import YUNET, make_people_tree
+from tests.conftest import make_people_tree, yunet_workspace
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
 
@@ -31,9 +31,7 @@ PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
 def runs(tmp_path_factory: pytest.TempPathFactory, assets: Path):
     """A workspace with the 3-people + Unknown dataset and two 1-epoch custom_cnn runs (seeds 0 and 1)."""
     root = tmp_path_factory.mktemp("evaluate")
-    home = root / "home"
-    (home / "detectors").mkdir(parents=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    home = yunet_workspace(root / "home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACECORE_HOME", str(home))
         mp.delenv("FACECORE_YUNET", raising=False)
@@ -42,7 +40,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory, assets: Path):
         names = []
         for seed in (0, 1):
             cfg = TrainConfig.for_model(
-                "custom_cnn", "faces", epochs=1, batch_size=8, seed=seed, workers=0, run_name=f"cnn-s{seed}",
+                "custom_cnn",
+                "faces",
+                epochs=1,
+                batch_size=8,
+                seed=seed,
+                workers=0,
+                run_name=f"cnn-s{seed}",
                 augment=AugmentConfig.none(),
             )
             names.append(train(cfg)["run"])
@@ -71,8 +75,9 @@ def test_evaluate_run_metrics_and_predictions(runs) -> None:
 
     rows = _predictions(r["predictions_csv"])
     assert Path(r["predictions_csv"]) == run_dir / "eval_test" / "predictions.csv"
-    assert [row["file"] for row in rows] == [p.relative_to(load_dataset("faces").path).as_posix()
-                                             for p, _ in test_items]
+    assert [row["file"] for row in rows] == [
+        p.relative_to(load_dataset("faces").path).as_posix() for p, _ in test_items
+    ]
     for row in rows:
         probs = [float(row[f"top{k}_prob"]) for k in (1, 2, 3)]
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-5
@@ -86,8 +91,12 @@ def test_evaluate_run_metrics_and_predictions(runs) -> None:
     # the same numbers as the training loop's own evaluate() on the same images
     model, ckpt = load_model(run_dir / "best.pt")
     data = FaceCrops(test_items, eval_transform_from_dict(ckpt["preprocessing"]))
-    ref = evaluate(model, make_loader(data, batch_size=4, shuffle=False, workers=0, seed=0),
-                   device=torch.device("cpu"), num_classes=4)
+    ref = evaluate(
+        model,
+        make_loader(data, batch_size=4, shuffle=False, workers=0, seed=0),
+        device=torch.device("cpu"),
+        num_classes=4,
+    )
     assert ref["accuracy"] == pytest.approx(r["accuracy"])
     assert [r["classes"][i] for i in ref["probs"].argmax(1)] == [row["pred"] for row in rows]
     assert ref["loss"] == pytest.approx(r["loss"], rel=1e-4)
@@ -124,23 +133,39 @@ def test_open_set_sweep_on_test_split(runs) -> None:
     assert op["threshold_in_model"] == ckpt["threshold"]
     assert op["at_model_threshold"]["threshold"] == pytest.approx(ckpt["threshold"], abs=0.005)
     assert op["suggested"] == suggest_threshold(rows, ckpt["config"]["target_far"])
-    assert evaluate_run(runs["dirs"][1], latency=False, target_far=0.5)["open_set"]["suggested"] == \
-        suggest_threshold(rows, 0.5)
+    assert evaluate_run(runs["dirs"][1], latency=False, target_far=0.5)["open_set"][
+        "suggested"
+    ] == suggest_threshold(rows, 0.5)
     assert set(op["scores"]) == {"max_softmax", "max_logit", "energy"}
 
 
 def test_suggest_threshold_on_hand_built_probs() -> None:
     # classes A, B, Unknown. Known faces: confidences 0.9 (right), 0.7 (right), 0.6 (wrong).
     # Unknown faces accepted while the threshold is <= 0.555, 0.405 and 0.455; one predicted Unknown.
-    probs = np.array([
-        [0.90, 0.05, 0.05], [0.20, 0.70, 0.10], [0.30, 0.60, 0.10],
-        [0.555, 0.245, 0.20], [0.405, 0.345, 0.25], [0.30, 0.455, 0.245], [0.10, 0.20, 0.70],
-    ])
+    probs = np.array(
+        [
+            [0.90, 0.05, 0.05],
+            [0.20, 0.70, 0.10],
+            [0.30, 0.60, 0.10],
+            [0.555, 0.245, 0.20],
+            [0.405, 0.345, 0.25],
+            [0.30, 0.455, 0.245],
+            [0.10, 0.20, 0.70],
+        ]
+    )
     labels = np.array([0, 1, 0, 2, 2, 2, 2])
     rows = sweep(probs, labels, unknown_index=2)
     by_t = {round(row["threshold"], 2): row for row in rows}
-    assert [by_t[t]["false_accept_rate"] for t in (0.0, 0.40, 0.41, 0.45, 0.46, 0.55, 0.56, 1.0)] == \
-        [0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0]
+    assert [by_t[t]["false_accept_rate"] for t in (0.0, 0.40, 0.41, 0.45, 0.46, 0.55, 0.56, 1.0)] == [
+        0.75,
+        0.75,
+        0.5,
+        0.5,
+        0.25,
+        0.25,
+        0.0,
+        0.0,
+    ]
     assert by_t[0.6]["known_accuracy"] == pytest.approx(2 / 3) and by_t[0.6]["known_accepted"] == 1.0
     assert by_t[0.61]["known_accepted"] == pytest.approx(2 / 3)
     assert by_t[0.71]["known_accuracy"] == pytest.approx(1 / 3)
@@ -207,8 +232,12 @@ def test_compare_runs_writes_reports(runs, tmp_path: Path) -> None:
     assert [row["label"] for row in data["runs"]] == runs["names"]
     n = data["n_images"]
     for row, name in zip(data["runs"], runs["names"], strict=True):
-        assert row["accuracy"] == json.loads((runs["dirs"][runs["names"].index(name)] / "eval_test" /
-                                              "metrics.json").read_text())["accuracy"]
+        assert (
+            row["accuracy"]
+            == json.loads(
+                (runs["dirs"][runs["names"].index(name)] / "eval_test" / "metrics.json").read_text()
+            )["accuracy"]
+        )
     for d in data["disagreements"]:
         assert len({p["pred"] for p in d["predictions"].values()}) == 2
     assert all(sum(map(sum, cm)) == n for cm in data["confusion_matrices"].values())

@@ -32,7 +32,7 @@ from facecore.infer import (
 )
 from facecore.train import evaluate, train
 from facecore.transforms import eval_transform_from_dict
-from tests.conftest import YUNET, make_people_tree
+from tests.conftest import make_people_tree, yunet_workspace
 
 GROUP_PHOTO = "2007_007763.jpg"  # seven faces
 
@@ -41,9 +41,7 @@ GROUP_PHOTO = "2007_007763.jpg"  # seven faces
 def trained(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """A workspace with a real dataset, a 2-epoch custom_cnn run ``cnn`` and its copy ``cnn-copy``."""
     root = tmp_path_factory.mktemp("infer")
-    home = root / "home"
-    (home / "detectors").mkdir(parents=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
+    home = yunet_workspace(root / "home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACECORE_HOME", str(home))
         mp.delenv("FACECORE_YUNET", raising=False)
@@ -130,7 +128,14 @@ def test_group_photo_one_prediction_per_face_and_model(trained: SimpleNamespace)
     doc = json.loads(json.dumps([f.to_dict() for f in faces]))
     assert doc[0]["box"] == list(detections[0].box)
     assert set(doc[0]["predictions"][0]) == {
-        "run", "model", "label", "raw_label", "confidence", "top3", "unknown", "threshold",
+        "run",
+        "model",
+        "label",
+        "raw_label",
+        "confidence",
+        "top3",
+        "unknown",
+        "threshold",
     }
     assert set(doc[0]["predictions"][0]["top3"][0]) == {"label", "prob"}
 

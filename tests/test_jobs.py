@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,11 @@ from facecore import jobs
 from facecore.checkpoint import load_checkpoint
 from facecore.config import TrainConfig
 from facecore.train import read_metrics
+from tests.conftest import wait_for
 
 
 def cfg(dataset: str, **kw) -> TrainConfig:
     return TrainConfig.for_model("custom_cnn", dataset, **{"epochs": 2, "batch_size": 8, **kw})
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def last_epoch(home: Path, job_id: str) -> int:

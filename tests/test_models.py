@@ -184,8 +184,14 @@ def test_pretrained_loads_through_torchvision_and_freezes(torch_home, fake_weigh
     _, saved = fake_weights
     model = create_model("resnet50_pretrained", num_classes=3)
     state = model.state_dict()
-    for key in ("conv1.weight", "layer1.0.conv1.weight", "layer4.2.conv3.weight",
-                "layer1.0.bn1.running_mean", "layer4.0.bn1.running_var", "bn1.weight"):
+    for key in (
+        "conv1.weight",
+        "layer1.0.conv1.weight",
+        "layer4.2.conv3.weight",
+        "layer1.0.bn1.running_mean",
+        "layer4.0.bn1.running_var",
+        "bn1.weight",
+    ):
         assert torch.equal(state[key], saved[key]), key
     assert model.fc.in_features == 2048 and model.fc.out_features == 3
 
@@ -235,9 +241,7 @@ def test_trainable_from_variants(torch_home) -> None:
     assert not any(isinstance(m, FrozenBatchNorm2d) for m in full.modules())
     assert split_frozen(full) is None
 
-    l2 = create_model(
-        "resnet50_pretrained", num_classes=3, pretrained=False, trainable_from="layer2"
-    )
+    l2 = create_model("resnet50_pretrained", num_classes=3, pretrained=False, trainable_from="layer2")
     assert {_top(n) for n, p in l2.named_parameters() if not p.requires_grad} == {"conv1", "layer1"}
 
 

@@ -34,8 +34,11 @@ def train_two_runs(dataset: str) -> list[str]:
     from facecore.train import train
 
     for name, seed in (("run-a", 0), ("run-b", 1)):
-        train(TrainConfig.for_model("custom_cnn", dataset, epochs=1, batch_size=8, run_name=name,
-                                    group="g1", seed=seed))
+        train(
+            TrainConfig.for_model(
+                "custom_cnn", dataset, epochs=1, batch_size=8, run_name=name, group="g1", seed=seed
+            )
+        )
     return ["run-a", "run-b"]
 
 
@@ -62,9 +65,19 @@ def test_two_real_runs_on_every_tab_and_a_photo(two_runs: list[str], home: Path,
 
     table = at.table[0].value
     assert list(table.columns) == two_runs
-    for row in ("model", "accuracy", "macro F1", "F1 Colin_Powell", "F1 Unknown",
-                "false-accept rate at threshold", "trainable parameters", "total parameters",
-                "checkpoint size (MB)", "training time (minutes)", "ms per image (batch 1)"):
+    for row in (
+        "model",
+        "accuracy",
+        "macro F1",
+        "F1 Colin_Powell",
+        "F1 Unknown",
+        "false-accept rate at threshold",
+        "trainable parameters",
+        "total parameters",
+        "checkpoint size (MB)",
+        "training time (minutes)",
+        "ms per image (batch 1)",
+    ):
         assert row in table.index, row
     assert table.loc["trainable parameters", "run-a"] == "224,516"
     assert len(at.get("plotly_chart")) == 2  # accuracy/F1 bars, size and speed
@@ -136,11 +149,21 @@ def test_compare_figures() -> None:
     fig = confusion_select_figure(cm, ["A", "B", "C"], "run")
     cells = fig.data[1]
     assert len(cells.x) == 5 and ("B", "A", 1) in zip(cells.x, cells.y, cells.customdata, strict=True)
-    rows = [{"label": "x", "params_trainable": 10, "params_total": 20, "checkpoint_mb": 1.0,
-             "train_minutes": None, "ms_per_image_b1": 2.0}]
+    rows = [
+        {
+            "label": "x",
+            "params_trainable": 10,
+            "params_total": 20,
+            "checkpoint_mb": 1.0,
+            "train_minutes": None,
+            "ms_per_image_b1": 2.0,
+        }
+    ]
     assert len(cost_figure(rows).data) == 5
-    sweep = [{"threshold": t / 10, "known_accuracy": 1 - t / 10, "false_accept_rate": 1 - t / 10}
-             for t in range(11)]
+    sweep = [
+        {"threshold": t / 10, "known_accuracy": 1 - t / 10, "false_accept_rate": 1 - t / 10}
+        for t in range(11)
+    ]
     fig = openset_threshold_figure({"x": sweep}, 0.3, {"x": 0.5})
     assert fig.data[-1].x == (0.7,) and "0.30" in fig.layout.title.text
     image = np.zeros((100, 120, 3), np.uint8)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from facecore import jobs
 from facecore.config import TrainConfig
+from tests.conftest import fake_job, wait_for
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -29,30 +29,6 @@ def texts(at: AppTest, *kinds: str) -> str:
 
 def progress_texts(at: AppTest) -> list[str]:
     return [p.proto.text for p in at.get("progress")]
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def fake_job(home: Path, job_id: str, status: str, **fields) -> Path:
-    """A job record as the job process writes it, owned by this (live) process."""
-    record = {
-        "id": job_id, "status": status, "pid": os.getpid(), "created": time.time() - 5,
-        "started": time.time() - 5, "finished": None, "group": "",
-        "configs": [TrainConfig.for_model("custom_cnn", "small").to_dict()], "runs": [],
-        "resume_run": None, "message": "", **fields,
-    }
-    folder = home / "jobs" / job_id
-    folder.mkdir(parents=True)
-    (folder / "job.json").write_text(json.dumps(record))
-    return folder
 
 
 @pytest.fixture
@@ -190,14 +166,28 @@ def test_delete_a_run_with_confirmation_and_refuse_one_being_trained(home: Path,
 
 def test_running_queued_and_failed_jobs_are_shown_from_disk(home: Path, no_weights: Path) -> None:
     running = fake_job(home, "j1-running", "running", runs=["r1"])
-    (running / "progress.json").write_text(json.dumps({
-        "run": "r1", "model": "resnet50_pretrained", "run_index": 0, "runs_total": 3, "epoch": 2,
-        "epochs": 5, "batch": 3, "batches": 6, "loss": 0.5, "eta_seconds": 4.0,
-        "feature_cache": True, "updated": time.time(),
-    }))
+    (running / "progress.json").write_text(
+        json.dumps(
+            {
+                "run": "r1",
+                "model": "resnet50_pretrained",
+                "run_index": 0,
+                "runs_total": 3,
+                "epoch": 2,
+                "epochs": 5,
+                "batch": 3,
+                "batches": 6,
+                "loss": 0.5,
+                "eta_seconds": 4.0,
+                "feature_cache": True,
+                "updated": time.time(),
+            }
+        )
+    )
     fake_job(home, "j2-queued", "queued", created=time.time())
-    failed = fake_job(home, "j0-failed", "failed", created=time.time() - 60,
-                      message="RuntimeError: out of memory")
+    failed = fake_job(
+        home, "j0-failed", "failed", created=time.time() - 60, message="RuntimeError: out of memory"
+    )
     (failed / "log.txt").write_text("Traceback (most recent call last):\nRuntimeError: out of memory\n")
     at = train_page()
     (text,) = progress_texts(at)
@@ -207,7 +197,6 @@ def test_running_queued_and_failed_jobs_are_shown_from_disk(home: Path, no_weigh
     assert "fast path" in info and "Queued behind `j1-running`" in info
     assert "Failed: RuntimeError: out of memory" not in texts(at, "error")  # only the current jobs
     assert "Traceback" in texts(at, "code")  # the earlier failed job's log tail
-
 
 
 def test_a_failed_job_shows_its_message_and_log_tail(home: Path, no_weights: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,31 +12,11 @@ from facecore.config import TrainConfig
 from facecore.evaluate import evaluate_run
 from facecore.runs import COMPARED_MODELS, RunError, delete_run, list_runs, trainable_configs
 from facecore.train import Trainer
+from tests.conftest import fake_job, wait_for
 
 
 def tiny(dataset: str, **kw) -> TrainConfig:
     return TrainConfig.for_model("custom_cnn", dataset, **{"epochs": 1, "batch_size": 8, **kw})
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def fake_job(home: Path, job_id: str, status: str, **fields) -> None:
-    """A job record as the job process writes it, owned by this (live) process."""
-    record = {
-        "id": job_id, "status": status, "pid": os.getpid(), "created": time.time() - 5,
-        "started": time.time() - 5, "finished": None, "group": "", "configs": [], "runs": [],
-        "resume_run": None, "message": "", **fields,
-    }
-    (home / "jobs" / job_id).mkdir(parents=True)
-    (home / "jobs" / job_id / "job.json").write_text(json.dumps(record))
 
 
 def test_list_runs_with_final_scores_group_and_test_evaluation(small_dataset: str, home: Path) -> None:

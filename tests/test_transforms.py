@@ -157,8 +157,7 @@ def test_augment_config_round_trip_and_validation() -> None:
     assert defaults.scale == (0.8, 1.0) and not is_deterministic(defaults)
     with pytest.raises(FacecoreError, match="Unknown augmentation"):
         AugmentConfig.from_dict({"rotatoin": 5})
-    for bad in ({"rotation": -1}, {"scale": (0.9, 0.5)}, {"translate": 1.5},
-                {"gaussian_noise_sigma": -0.1}):
+    for bad in ({"rotation": -1}, {"scale": (0.9, 0.5)}, {"translate": 1.5}, {"gaussian_noise_sigma": -0.1}):
         with pytest.raises(FacecoreError):
             AugmentConfig(**bad)
 
@@ -166,9 +165,7 @@ def test_augment_config_round_trip_and_validation() -> None:
 def test_preprocessing_dict_rebuilds_eval_transform() -> None:
     for spec in (RESNET, CNN):
         d = json.loads(json.dumps(preprocessing_dict(spec)))
-        assert d == {
-            "input_size": 224, "resize_size": 256, "mean": list(spec.mean), "std": list(spec.std)
-        }
+        assert d == {"input_size": 224, "resize_size": 256, "mean": list(spec.mean), "std": list(spec.std)}
         img = _face(5)
         assert torch.equal(eval_transform_from_dict(d)(img), eval_transform(spec)(img))
     with pytest.raises(FacecoreError):
