@@ -640,7 +640,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         detect_side=args.detect_side,
         threads=args.threads,
         device=args.device,
+        int8=args.int8,
     ) as recognizer:
+        for name, problem in recognizer.int8_problems.items():
+            print(f"note: {name} stays in float: {problem}", file=sys.stderr)
         summary = run_video(
             args.source,
             recognizer,
@@ -957,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
     p.add_argument("--max-faces", type=int, default=5, help="classify at most this many faces per frame")
     p.add_argument("--threads", type=int, default=1, help="torch threads for recognition (default 1)")
+    p.add_argument(
+        "--int8", action="store_true", help="classify with int8 copies of the models (CPU; much faster)"
+    )
     p.add_argument("--out", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv or .y4m)")
     p.add_argument(
         "--every-frame",

@@ -37,6 +37,12 @@ def tune_allocator() -> bool:
     return _tuned
 
 
+def gpu_available() -> bool:
+    """True when torch sees a CUDA or Apple MPS device."""
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available())
+
+
 def device_summary() -> str:
     """E.g. ``CPU (2 cores, AVX2, 2 torch threads)`` or ``CUDA: NVIDIA H100 (80 GB)``."""
     if torch.cuda.is_available():

@@ -125,6 +125,12 @@ def _as_batch(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     return items
 
 
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a`` as a contiguous array torch may wrap (decoded images can be read-only views)."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
 class LoadedModel:
     """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
 
@@ -155,6 +161,8 @@ class LoadedModel:
         self._nearest: NearestImages | None = None
         self._nearest_lock = threading.Lock()
         self._margin: float | None = None
+        self._int8: nn.Module | None = None
+        self._int8_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LoadedModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
@@ -191,7 +199,7 @@ class LoadedModel:
         if not items:
             size = int(self.ckpt["preprocessing"]["input_size"])
             return torch.zeros((0, 3, size, size))
-        chw = [torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1) for c in items]
+        chw = [torch.from_numpy(_writable(c)).permute(2, 0, 1) for c in items]
         return torch.stack([self.transform(x) for x in chw])
 
     def classify(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
@@ -210,6 +218,31 @@ class LoadedModel:
             probs = torch.softmax(logits, dim=1).cpu().numpy()
             emb = captured[-1].flatten(1).float().cpu()
         return probs, emb
+
+    def int8_model(self) -> nn.Module:
+        """An int8 copy of the model for CPU inference, built once and calibrated on the run's own
+        training faces (:mod:`facecore.quantize`); raises :class:`FacecoreError` when it cannot be."""
+        with self._int8_lock:
+            if self._int8 is None:
+                if self.device.type != "cpu":
+                    where = self.device.type
+                    raise FacecoreError(f"int8 inference is for the CPU; {self.run} runs on {where}.")
+                from facecore.quantize import calibration_batches, quantize_int8, training_crops
+
+                crops = training_crops(self.dataset_name)
+                self._int8 = quantize_int8(self.model, calibration_batches(crops, self.preprocess))
+            return self._int8
+
+    def probabilities(self, crops: np.ndarray | Sequence[np.ndarray], *, int8: bool = False) -> np.ndarray:
+        """Softmax probabilities (N x C) only: with ``int8``, from :meth:`int8_model`."""
+        if not int8:
+            return self.classify(crops)[0]
+        model = self.int8_model()
+        x = self.preprocess(crops)
+        if x.shape[0] == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        with torch.inference_mode():
+            return torch.softmax(model(x).float(), dim=1).numpy()
 
     def predictions(self, probs: np.ndarray, threshold: float | None = None) -> list[ModelPrediction]:
         """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own)."""

@@ -186,6 +186,9 @@ class LiveRecognizer:
     ``detect_side``: frames are scaled so their longer side is at most this for detection.
     The worker thread starts with the first frame and ends after ``idle_stop_s`` without frames.
     ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
+    ``int8``: classify with each model's int8 copy (:meth:`~facecore.infer.LoadedModel.int8_model`,
+    CPU only, several times faster); a model that cannot be converted stays in float and says why in
+    :attr:`int8_problems`.
     """
 
     def __init__(
@@ -202,6 +205,7 @@ class LiveRecognizer:
         idle_stop_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         device: str = "auto",
+        int8: bool = False,
     ) -> None:
         from facecore.infer import LoadedModel, load_run
 
@@ -219,6 +223,17 @@ class LiveRecognizer:
         self.idle_stop_s = idle_stop_s
         self.clock = clock
         self.names = _display_names(self.models)
+        #: per display name: True when that model runs in int8 (see ``int8`` and :attr:`int8_problems`)
+        self.int8: dict[str, bool] = {}
+        #: per display name: why int8 was asked for but that model runs in float
+        self.int8_problems: dict[str, str] = {}
+        for model, name in zip(self.models, self.names, strict=True):
+            if int8:
+                try:
+                    model.int8_model()
+                except FacecoreError as exc:
+                    self.int8_problems[name] = str(exc)
+            self.int8[name] = int8 and name not in self.int8_problems
         #: newest results only (maxsize 1): a UI polls it with ``results.get(timeout=...)``
         self.results: queue.Queue[LiveResult] = queue.Queue(maxsize=1)
         self.latest: LiveResult | None = None
@@ -290,7 +305,7 @@ class LiveRecognizer:
                     [crop_face(image_rgb, d, margin=model.margin, size=CROP_SIZE) for d in detections]
                 )
             t0 = self.clock()
-            probs, _ = model.classify(crops[model.margin])
+            probs = model.probabilities(crops[model.margin], int8=self.int8[name])
             inference_ms[name] = (self.clock() - t0) * 1000.0
             predictions.append(model.predictions(probs, self.threshold))
         faces = [
