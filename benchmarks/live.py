@@ -1,6 +1,7 @@
 """Benchmark the Live page end to end: a fake camera in Chromium, WebRTC to `streamlit run`, and back.
 
     python benchmarks/live.py [--home DIR] [--fps 30] [--seconds 20] [--models custom_cnn resnet50_scratch]
+                              [--precision float32 int8]
 
 For each model, the newest run in ``--home`` (default: a fresh temporary workspace, where each
 model is first trained for one epoch on 3 real LFW people + Unknown, 5 photos each) is chosen on the
@@ -157,14 +158,25 @@ def stats_line(page) -> str:
     return next((t for t in texts if t.startswith("video ")), "")
 
 
-def measure(page, url: str, run: str, warmup: float, seconds: float) -> dict[str, Any]:
-    """Open Live, pick ``run``, stream the fake camera and measure (see the module docstring)."""
+def measure(page, url: str, run: str, warmup: float, seconds: float, int8: bool) -> dict[str, Any]:
+    """Open Live, pick ``run`` and the precision, stream the fake camera and measure (see above)."""
     page.goto(url)
     page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
     page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
     page.get_by_role("option").filter(has_text=run).first.click()
     page.get_by_text(f"Calibrated on the validation split: {run}").wait_for(timeout=30_000)
+    page.get_by_text("Performance", exact=True).click()
+    toggle = page.get_by_role("checkbox", name="int8 inference on the CPU")
+    if toggle.is_checked() != int8:
+        page.get_by_text("int8 inference on the CPU").click()
+        page.wait_for_timeout(1000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
+        " === 'notRunning'",
+        timeout=120_000,
+    )
+    assert toggle.is_checked() == int8
     player = page.frame_locator("iframe[title*='webrtc']")
     player.get_by_role("button", name="START").click()
     player.locator("video").first.wait_for(timeout=60_000)
@@ -187,6 +199,7 @@ def measure(page, url: str, run: str, warmup: float, seconds: float) -> dict[str
     third = max(1, len(lags) // 3)
     return {
         "run": run,
+        "precision": "int8" if int8 else "float32",
         "returned_fps": (n1 - n0) / (t1 - t0),
         "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
         "recognition_per_s": statistics.mean(s["recognition_per_s"] for s in samples),
@@ -225,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=int, default=30, help="the fake camera's frame rate")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--precision", nargs="+", choices=["int8", "float32"], default=["float32", "int8"],
+        help="the Live page's 'int8 inference on the CPU' setting, each measured in turn",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
@@ -243,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             common = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*common, *flags])
             for model, run in runs.items():
-                print(f"measuring {model} ({run}) ...", file=sys.stderr, flush=True)
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                results[model] = measure(page, url, run, args.warmup, args.seconds)
-                page.close()
+                for precision in args.precision:
+                    print(f"measuring {model} ({run}), {precision} ...", file=sys.stderr, flush=True)
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    int8 = precision == "int8"
+                    results[f"{model} {precision}"] = measure(page, url, run, args.warmup, args.seconds, int8)
+                    page.close()
             browser.close()
     print(json.dumps(results, indent=2) if args.json else table(results, args.fps, load))
     return 0
