@@ -84,8 +84,12 @@ def suggest_threshold(rows: list[dict[str, float | None]], target_far: float = 0
             "target_threshold": found["threshold"],
             "reason": (
                 f"a false-accept rate of {target_far:.0%} needs threshold {found['threshold']:.2f}, where "
-                f"only {kept:.0%} of known faces are named (against {base:.0%} with no threshold); the "
-                "threshold that best balances known accuracy against false accepts is used instead"
+                f"only {kept:.0%} of known faces are named (against {base:.0%} with no threshold); "
+                + (
+                    "no other threshold balances known accuracy against false accepts better"
+                    if best["threshold"] == found["threshold"]
+                    else "the threshold that best balances known accuracy against false accepts is used"
+                )
             ),
         }
     if not meets:

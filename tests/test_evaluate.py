@@ -183,7 +183,7 @@ def test_suggest_threshold_on_hand_built_probs() -> None:
     # meeting it (threshold 1.0) would name no known face: the balanced threshold is used instead
     assert worst["target_threshold"] == 1.0 and worst["threshold"] == 0.56
     assert worst["false_accept_rate"] == 0.2 and worst["known_accuracy"] == pytest.approx(2 / 3)
-    assert "best balances known accuracy against false accepts" in worst["reason"]
+    assert "best balances known accuracy against false accepts is used" in worst["reason"]
     none = suggest_threshold(sweep(probs[:3], labels[:3], unknown_index=2), 0.01)
     assert none["threshold"] == 0.5 and none["calibrated"] is False
 
