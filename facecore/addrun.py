@@ -9,9 +9,11 @@ folder, so a refused file leaves ``models/`` exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,10 @@ from typing import Any
 import torch
 
 from facecore import workspace
-from facecore.checkpoint import load_checkpoint
+from facecore.checkpoint import build_model, load_checkpoint
 from facecore.errors import CheckpointError, FacecoreError, RunError
 from facecore.mode import require_writable
+from facecore.transforms import eval_transform_from_dict
 
 #: A ResNet50 checkpoint with its optimizer state is about 280 MB; nothing real is near 1 GB.
 MAX_CHECKPOINT_BYTES = 1 << 30
@@ -43,44 +46,82 @@ def _check_classes(classes: Any, label: str) -> list[str]:
 
 def _validate(ckpt_file: Path, label: str) -> dict[str, Any]:
     """Everything :func:`add_run` checks; returns the loaded checkpoint."""
-    from facecore.infer import load_run
-
     try:
         ckpt = load_checkpoint(ckpt_file)
     except CheckpointError as exc:
         raise _refuse(label, str(exc).replace(f"{ckpt_file}: ", "")) from exc
+    try:
+        return _check_contents(ckpt, ckpt_file, label)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a crafted file can break any step: refuse it, never crash the caller
+        why = f"{type(exc).__name__}: {exc}"
+        raise _refuse(label, f"its contents do not make a usable model ({why}).") from exc
+
+
+def _check_contents(ckpt: dict[str, Any], ckpt_file: Path, label: str) -> dict[str, Any]:
+    if not isinstance(ckpt.get("model"), str):
+        raise _refuse(label, "it does not name its model.")
     classes = _check_classes(ckpt.get("classes"), label)
     config = ckpt.get("config")
-    if not isinstance(config, dict) or config.get("model") != ckpt.get("model"):
+    if not isinstance(config, dict) or config.get("model") != ckpt["model"]:
         raise _refuse(label, "its config is missing or names another model than the checkpoint.")
+    for key in ("dataset", "run_name", "group"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise _refuse(label, f"its config's {key!r} is not a name.")
+    threshold = ckpt.get("threshold")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0):
+        raise _refuse(label, f"its unknown threshold {threshold!r} is not a number from 0 to 1.")
+    pre = ckpt.get("preprocessing")
     try:
-        size = int(ckpt["preprocessing"]["input_size"])
+        size, resize = int(pre["input_size"]), int(pre["resize_size"])
     except (KeyError, TypeError, ValueError) as exc:
         raise _refuse(label, "its preprocessing has no usable input size.") from exc
-    if not 1 <= size <= MAX_INPUT_SIZE:
-        raise _refuse(label, f"its input size {size} is outside 1..{MAX_INPUT_SIZE}.")
+    if not (1 <= size <= MAX_INPUT_SIZE and 1 <= resize <= 2 * MAX_INPUT_SIZE):
+        raise _refuse(label, f"its input size {size} (resize {resize}) is outside 1..{MAX_INPUT_SIZE}.")
     try:
-        loaded = load_run(ckpt_file, device="cpu")
+        eval_transform_from_dict(pre)
+        model = build_model(ckpt, path=ckpt_file)
     except FacecoreError as exc:
-        raise _refuse(label, str(exc).replace(f"{ckpt_file.resolve()}: ", "")) from exc
+        raise _refuse(label, str(exc).replace(f"{ckpt_file}: ", "")) from exc
     try:
         with torch.inference_mode():
-            out = loaded.model(torch.zeros(1, 3, size, size))
+            out = model(torch.zeros(1, 3, size, size))
     except RuntimeError as exc:
         raise _refuse(label, f"its model does not run on a {size}x{size} image ({exc}).") from exc
     if tuple(out.shape) != (1, len(classes)):
         scores = tuple(out.shape)
         raise _refuse(label, f"its model gives {scores} scores, not one per class ({len(classes)}).")
+    json.dumps(config)  # plain JSON, or refused above (TypeError)
     return ckpt
 
 
-def _free_name(base: str) -> str:
+def _claim(base: str) -> Path:
+    """Create and return a new, empty run folder named ``base`` (``-2``, ``-3``... when taken).
+
+    ``mkdir`` is the claim: a trainer starting at the same moment can never get the same folder.
+    """
     root = workspace.models_dir()
-    name = workspace.safe_name(base, what="run name")
+    try:
+        name = workspace.safe_name(base, what="run name")
+    except FacecoreError:
+        name = "added-model"
     candidate, n = name, 2
-    while (root / candidate).exists():
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
+    while True:
+        try:
+            (root / candidate).mkdir()
+            return root / candidate
+        except FileExistsError:
+            candidate, n = f"{name}-{n}", n + 1
+
+
+def _tidy(root: Path, max_age_s: float = 3600.0) -> None:
+    """Remove ``.adding-*`` folders an interrupted add left behind (older than ``max_age_s``)."""
+    now = time.time()
+    for old in root.glob(".adding-*"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def add_run(source: str | Path | bytes, *, name: str | None = None, label: str | None = None) -> Path:
@@ -110,6 +151,7 @@ def add_run(source: str | Path | bytes, *, name: str | None = None, label: str |
 
     root = workspace.models_dir()
     root.mkdir(parents=True, exist_ok=True)
+    _tidy(root)
     staged = root / f".adding-{uuid.uuid4().hex[:12]}"
     staged.mkdir()
     try:
@@ -120,10 +162,8 @@ def add_run(source: str | Path | bytes, *, name: str | None = None, label: str |
             ckpt_file.write_bytes(data)
         ckpt = _validate(ckpt_file, label)
         config = ckpt["config"]
-        run = _free_name(name or str(config.get("run_name") or "") or f"{ckpt['model']}-added")
         metrics = ckpt.get("metrics") if isinstance(ckpt.get("metrics"), dict) else None
         summary = {
-            "run": run,
             "model": ckpt["model"],
             "dataset": config.get("dataset"),
             "group": "",
@@ -133,10 +173,16 @@ def add_run(source: str | Path | bytes, *, name: str | None = None, label: str |
             "best": metrics,
             "added_from": label,
         }
-        workspace.atomic_write_text(staged / "config.json", json.dumps(config, indent=2, default=str))
+        workspace.atomic_write_text(staged / "config.json", json.dumps(config, indent=2))
+        final = _claim(name or str(config.get("run_name") or "") or f"{ckpt['model']}-added")
+        summary["run"] = final.name
         workspace.atomic_write_text(staged / "summary.json", json.dumps(summary, indent=2, default=str))
-        final = root / run
-        os.rename(staged, final)  # fails rather than overwrite if the name was taken meanwhile
+        try:
+            for item in ("best.pt", "config.json", "summary.json"):  # summary last: then it is listed
+                os.rename(staged / item, final / item)
+        except OSError as exc:
+            shutil.rmtree(final, ignore_errors=True)
+            raise RunError(f"{label}: could not be stored in {final} ({exc}); nothing was added.") from exc
         return final
     finally:
         if staged.exists():

@@ -25,6 +25,7 @@ from facecore.checkpoint import load_checkpoint
 from facecore.errors import FacecoreError
 from facecore.evaluate import cached_evaluation, evaluate_run, resolve_run
 from facecore.figures import bars_figure, confusion_figure, curves_figure, openset_figure
+from facecore.mode import require_writable
 from facecore.train import read_metrics
 
 MAX_RUNS = 6
@@ -45,6 +46,7 @@ def compare_runs(
     Runs are folders, names under models/, or checkpoint files. ``latency=False`` leaves the
     ms/image columns empty (n/a) unless a reused evaluation has them. Returns comparison.json's dict.
     """
+    require_writable("Writing a comparison report")
     runs = list(runs)
     if not 1 <= len(runs) <= MAX_RUNS:
         raise FacecoreError(f"Compare 1 to {MAX_RUNS} runs at a time; {len(runs)} were given.")

@@ -38,6 +38,7 @@ from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.data import FaceCrops, make_loader
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
+from facecore.mode import require_writable
 from facecore.models import count_parameters
 from facecore.openset import suggest_threshold, sweep
 from facecore.train import resolve_device
@@ -231,8 +232,10 @@ def evaluate_run(
     ``target_far`` (default: the run's training config) picks the suggested threshold;
     ``save_threshold`` writes it into the checkpoint (and best.pt/last.pt beside it). The
     threshold is calibrated on the validation split by training: choosing it on ``test`` leaks
-    the test set into the model, so it is off by default.
+    the test set into the model, so it is off by default. Refused in presentation mode (it saves
+    its results): evaluate before the demo.
     """
+    require_writable("Evaluating a run (it saves its results)")
     if split not in SPLITS:
         raise FacecoreError(f"Unknown split {split!r}; choose from {', '.join(SPLITS)}.")
     if target_far is not None and not 0 <= target_far <= 1:

@@ -17,6 +17,7 @@ Images are handled in memory only; nothing about the photo is written to disk.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import threading
@@ -162,6 +163,7 @@ class LoadedModel:
         self._nearest_lock = threading.Lock()
         self._margin: float | None = None
         self._int8: nn.Module | None = None
+        self._int8_error: str | None = None
         self._int8_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -224,14 +226,24 @@ class LoadedModel:
         training faces (:mod:`facecore.quantize`); raises :class:`FacecoreError` when it cannot be."""
         with self._int8_lock:
             if self._int8 is None:
-                if self.device.type != "cpu":
-                    where = self.device.type
-                    raise FacecoreError(f"int8 inference is for the CPU; {self.run} runs on {where}.")
-                from facecore.quantize import calibration_batches, quantize_int8, training_crops
-
-                crops = training_crops(self.dataset_name)
-                self._int8 = quantize_int8(self.model, calibration_batches(crops, self.preprocess))
+                if self._int8_error:  # tried before: do not calibrate again for every recognizer
+                    raise FacecoreError(self._int8_error)
+                try:
+                    self._int8 = self._make_int8()
+                except FacecoreError as exc:
+                    self._int8_error = str(exc)
+                    raise
             return self._int8
+
+    def _make_int8(self) -> nn.Module:
+        if self.device.type != "cpu":
+            raise FacecoreError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
+        from facecore.quantize import calibration_batches, quantize_int8, training_crops
+
+        batches = calibration_batches(training_crops(self.dataset_name), self.preprocess)
+        with self._lock:  # no other thread is adding its forward hook while the model is copied
+            float_copy = copy.deepcopy(self.model)
+        return quantize_int8(float_copy, batches, inplace=True)
 
     def probabilities(self, crops: np.ndarray | Sequence[np.ndarray], *, int8: bool = False) -> np.ndarray:
         """Softmax probabilities (N x C) only: with ``int8``, from :meth:`int8_model`."""

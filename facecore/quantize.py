@@ -24,24 +24,31 @@ from facecore.errors import FacecoreError
 CALIBRATION_IMAGES = 32
 
 
-def quantize_int8(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """An int8 copy of ``model`` (eval mode, CPU) calibrated on ``batches`` of preprocessed images."""
+def quantize_int8(model: nn.Module, batches: Iterable[torch.Tensor], *, inplace: bool = False) -> nn.Module:
+    """An int8 copy of ``model`` (eval mode, CPU) calibrated on ``batches`` of preprocessed images.
+
+    ``model`` is left as it is unless ``inplace`` (the caller hands over a copy of its own). The
+    result has run once on the first batch before it is returned. Any failure is a
+    :class:`FacecoreError` saying why.
+    """
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     batches = list(batches)
     if not batches:
         raise FacecoreError("int8 needs some images to calibrate on.")
-    float_model = copy.deepcopy(model).cpu().eval()
     with warnings.catch_warnings():  # torch.ao's FX workflow warns that it is in maintenance mode
         warnings.simplefilter("ignore")
         try:
+            float_model = (model if inplace else copy.deepcopy(model)).cpu().eval()
             qconfig = get_default_qconfig_mapping("x86")
             prepared = prepare_fx(float_model, qconfig, example_inputs=(batches[0],))
             with torch.inference_mode():
                 for x in batches:
                     prepared(x)
-            return convert_fx(prepared).eval()
+                quantized = convert_fx(prepared).eval()
+                quantized(batches[0][:1])  # a kernel missing on this CPU fails here, not per frame
+            return quantized
         except Exception as exc:  # tracing or a kernel missing on this CPU: say so, keep float
             why = f"{type(exc).__name__}: {exc}"
             raise FacecoreError(f"This model could not be converted to int8 ({why}).") from exc

@@ -137,13 +137,19 @@ def recover(final: Path) -> None:
     parent = final.parent
     if not parent.is_dir():
         return
-    for old in sorted(parent.glob(f".old-{final.name}-*")):
+    for old in _leftovers(parent, "old", final.name):
         if not final.exists():
             os.rename(old, final)
         else:
             shutil.rmtree(old, ignore_errors=True)
-    for staged in parent.glob(f".staging-{final.name}-*"):
+    for staged in _leftovers(parent, "staging", final.name):
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _leftovers(parent: Path, kind: str, name: str) -> list[Path]:
+    """``.<kind>-<name>-<8 hex>`` folders of exactly ``name`` (not of ``name-2`` or ``name-b``)."""
+    pattern = re.compile(rf"\.{kind}-{re.escape(name)}-[0-9a-f]{{8}}")
+    return sorted(p for p in parent.glob(f".{kind}-*") if pattern.fullmatch(p.name))
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:

@@ -87,6 +87,8 @@ def list_runs() -> list[dict[str, Any]]:
     root = workspace.models_dir()
     runs = []
     for folder in root.iterdir() if root.is_dir() else []:
+        if folder.name.startswith("."):  # work in progress (an upload being checked, a deletion)
+            continue
         best, summary = folder / "best.pt", folder / "summary.json"
         if not (best.is_file() and summary.is_file()):
             continue

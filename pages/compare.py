@@ -26,6 +26,7 @@ from facecore.figures import (
     openset_threshold_figure,
 )
 from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
+from facecore.mode import read_only
 from pages.common import get_predictor, list_runs, read_predictions, setup_page
 
 setup_page()
@@ -83,6 +84,12 @@ def evaluate(chosen: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for r in chosen:
         try:
             result = cached_evaluation(r["path"])
+            if result is None and read_only():
+                st.warning(
+                    f"{r['run']} has not been evaluated, and presentation mode saves nothing: evaluate it "
+                    f"before the demo (`python -m facecore evaluate --model {r['run']}`)."
+                )
+                continue
             if result is None:
                 with st.spinner(f"Evaluating {r['run']} on the test images (once: the result is saved)…"):
                     result = evaluate_run(r["path"])

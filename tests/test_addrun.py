@@ -74,6 +74,9 @@ def test_bad_checkpoints_are_refused_and_nothing_changes(
         "twice.pt": (variant(classes=[classes[0]] * len(classes)), "names a class twice"),
         "huge-input.pt": (variant(preprocessing={**pre, "input_size": 100_000}), "outside 1..1024"),
         "wrong-input.pt": (variant(preprocessing={**pre, "input_size": 96}), "does not run on a 96x96 image"),
+        "threshold.pt": (variant(threshold="abc"), "threshold 'abc' is not a number from 0 to 1"),
+        "weights-list.pt": (variant(state_dict=[1, 2, 3]), "do not make a usable model"),
+        "dataset-list.pt": (variant(config={**ckpt["config"], "dataset": ["a"]}), "'dataset' is not a name"),
     }
     before = snapshot(trained_home / "models")
     for label, (data, message) in cases.items():

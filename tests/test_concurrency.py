@@ -107,3 +107,20 @@ def test_two_tabs_training_at_once_share_one_queue(trained_home: Path) -> None:
     assert runs[0] != runs[1]  # each its own run folder
     for run in runs:
         assert (trained_home / "models" / run / "best.pt").is_file()
+
+
+def test_recovering_one_dataset_leaves_a_longer_named_ones_work_alone(home: Path) -> None:
+    """``faces`` and ``faces-b``: tidying up after ``faces`` must not touch ``faces-b``'s staging
+    folder (an import of it may be running) nor restore ``faces-b``'s old copy as ``faces``."""
+    from facecore import workspace
+
+    root = workspace.datasets_dir()
+    theirs_staging = root / ".staging-faces-b-0123abcd"
+    theirs_old = root / ".old-faces-b-89abcdef"
+    ours_staging = root / ".staging-faces-fedcba98"
+    for folder in (theirs_staging, theirs_old, ours_staging):
+        folder.mkdir(parents=True)
+        (folder / "dataset.json").write_text("{}")
+    workspace.recover(root / "faces")
+    assert theirs_staging.is_dir() and theirs_old.is_dir()
+    assert not ours_staging.exists() and not (root / "faces").exists()

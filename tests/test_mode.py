@@ -40,10 +40,12 @@ def test_mode_from_the_environment(value: str, mode: str, problem: bool, monkeyp
 def test_every_library_call_that_writes_is_refused(trained_home: Path, tmp_path: Path, monkeypatch) -> None:
     from facecore.addrun import add_run
     from facecore.augment import augment_dataset
+    from facecore.compare import compare_runs
     from facecore.config import TrainConfig
     from facecore.dataset import delete_dataset, import_dataset, load_dataset
     from facecore.detect import download_yunet
     from facecore.edit import add_crops, delete_class, delete_image, rename_class, resolve_noface
+    from facecore.evaluate import evaluate_run
     from facecore.images import load_rgb
     from facecore.infer import Predictor
     from facecore.jobs import delete_job, start_job, stop_job
@@ -72,6 +74,8 @@ def test_every_library_call_that_writes_is_refused(trained_home: Path, tmp_path:
         "delete job": lambda: delete_job("j1"),
         "delete run": lambda: delete_run("tiny-cnn"),
         "add run": lambda: add_run(best),
+        "evaluate": lambda: evaluate_run("tiny-cnn", latency=False),
+        "compare": lambda: compare_runs(["tiny-cnn"], out=tmp_path / "report", latency=False),
         "weights": lambda: download_weights(),
         "yunet": lambda: download_yunet(tmp_path),
     }
@@ -114,6 +118,13 @@ def banner(at: AppTest) -> bool:
 
 
 def test_pages_in_presentation_mode(trained_home: Path, monkeypatch) -> None:
+    from facecore.evaluate import evaluate_run
+
+    monkeypatch.setenv("FACECORE_MODE", "demo")
+    at = page("compare")  # an unevaluated run is not evaluated in demo mode (that would save files)
+    assert "tiny-cnn has not been evaluated, and presentation mode saves nothing" in at.warning[0].value
+    monkeypatch.delenv("FACECORE_MODE")
+    evaluate_run("tiny-cnn", latency=False)  # preparing the demo, in full mode
     monkeypatch.setenv("FACECORE_MODE", "demo")
     before = snapshot(trained_home / "datasets")
     for name in ("home", "dataset", "train", "compare", "live"):
