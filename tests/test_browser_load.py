@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import time
 from pathlib import Path
@@ -94,27 +93,33 @@ def test_three_live_viewers_are_all_served(trained_home: Path, app_url: str, pag
 def test_photo_upload_under_concurrent_load(trained_home: Path, app_url: str, page, tmp_path: Path) -> None:
     browser = page.context.browser
     pages = [page, *(browser.new_page(viewport={"width": 1280, "height": 900}) for _ in range(UPLOADERS - 1))]
-    for p in pages:
-        p.goto(f"{app_url}/compare")
-        p.get_by_role("tab", name="Try a photo").wait_for(timeout=180_000)  # the first visit evaluates
-        p.get_by_role("tab", name="Try a photo").click()
-        p.locator("input[type=file]").wait_for(state="attached", timeout=60_000)
+    pages[0].goto(f"{app_url}/compare")
+    pages[0].get_by_role("tab", name="Try a photo").wait_for(timeout=180_000)  # the first visit evaluates
     latencies: list[float] = []
     errors: list[str] = []
     for r in range(ROUNDS):
         photo = tmp_path / f"round-{r + 1}.jpg"  # a new name each round: its caption says it is done
         photo.write_bytes(PHOTO.read_bytes())
+        for p in pages:  # a fresh session each round (an uploaded photo hides the uploader's input)
+            p.goto(f"{app_url}/compare")
+            p.get_by_role("tab", name="Try a photo").click(timeout=120_000)
+            p.locator("input[type=file]").wait_for(state="attached", timeout=120_000)
         t0 = time.monotonic()
         for p in pages:  # Playwright's sync pages belong to this thread: start all, then wait for each
             p.locator("input[type=file]").set_input_files(str(photo))
-        for p in pages:
-            try:
-                p.get_by_text(f"7 faces found by the yunet detector in {photo.name}").wait_for(
-                    timeout=180_000
-                )
-                latencies.append(time.monotonic() - t0)
-            except Exception as exc:  # noqa: BLE001 - every failure is counted, then reported
-                errors.append(re.sub(r"\s+", " ", str(exc))[:200])
+        done: dict[int, float] = {}
+        while len(done) < len(pages) and time.monotonic() - t0 < 180:  # poll all, note each finish
+            for i, p in enumerate(pages):
+                if (
+                    i not in done
+                    and p.get_by_text(f"7 faces found by the yunet detector in {photo.name}").count()
+                ):
+                    done[i] = time.monotonic() - t0
+            pages[0].wait_for_timeout(100)
+        latencies += done.values()
+        errors += [
+            f"round {r + 1}, page {i + 1}: no result in 180 s" for i in range(len(pages)) if i not in done
+        ]
     latencies.sort()
     q = statistics.quantiles(latencies, n=10, method="inclusive") if len(latencies) > 1 else latencies * 9
     _record("photo_upload", {

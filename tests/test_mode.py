@@ -124,7 +124,7 @@ def test_pages_in_presentation_mode(trained_home: Path, monkeypatch) -> None:
     at = page("compare")  # an unevaluated run is not evaluated in demo mode (that would save files)
     assert "tiny-cnn has not been evaluated, and presentation mode saves nothing" in at.warning[0].value
     monkeypatch.delenv("FACECORE_MODE")
-    evaluate_run("tiny-cnn", latency=False)  # preparing the demo, in full mode
+    evaluate_run("tiny-cnn")  # preparing the demo, in full mode (with latency, as the page shows it)
     monkeypatch.setenv("FACECORE_MODE", "demo")
     before = snapshot(trained_home / "datasets")
     for name in ("home", "dataset", "train", "compare", "live"):
