@@ -60,6 +60,11 @@ _TEXT = (255, 255, 255)
 # Results and statistics
 
 
+def _detection(face: FacePrediction) -> Detection:
+    """The :class:`Detection` a recognised face came from (to classify it again on a newer frame)."""
+    return Detection(face.box, face.score, face.landmarks, face.angle)
+
+
 @dataclass(frozen=True)
 class LiveResult:
     """What the worker found in one frame: faces (each with one prediction per model) and timings."""
@@ -68,8 +73,9 @@ class LiveResult:
     faces: list[FacePrediction]
     submitted: float  # clock time the frame entered the buffer
     published: float  # clock time the result was ready
-    detect_ms: float
+    detect_ms: float  # 0 when the boxes were reused
     inference_ms: dict[str, float]  # model display name -> milliseconds for this frame's batch
+    detected: bool = True  # False: the previous result's boxes were reused on this frame
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per face and model: ``face``, ``model``, ``name``, ``confidence`` (0-1)."""
@@ -185,6 +191,9 @@ class LiveRecognizer:
     threads keep theirs; None leaves them alone); 1 keeps a core free for video decoding and encoding.
     ``detect_side``: frames are scaled so their longer side is at most this for detection.
     The worker thread starts with the first frame and ends after ``idle_stop_s`` without frames.
+    ``redetect_s``: the worker reuses the faces it found for this long (classifying them again on
+    the newest frame) before it runs the detector again; frames without faces are always searched.
+    0 detects on every frame.
     ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
     ``int8``: classify with each model's int8 copy (:meth:`~facecore.infer.LoadedModel.int8_model`,
     CPU only, several times faster); a model that cannot be converted stays in float and says why in
@@ -203,6 +212,7 @@ class LiveRecognizer:
         window_s: float = 2.0,
         stale_s: float = 1.5,
         idle_stop_s: float = 10.0,
+        redetect_s: float = 0.15,
         clock: Callable[[], float] = time.monotonic,
         device: str = "auto",
         int8: bool = False,
@@ -221,6 +231,8 @@ class LiveRecognizer:
         self.threads = threads
         self.stale_s = stale_s
         self.idle_stop_s = idle_stop_s
+        self.redetect_s = redetect_s
+        self._boxes: tuple[float, list[Detection]] | None = None  # (when found, faces) for reuse
         self.clock = clock
         self.names = _display_names(self.models)
         #: per display name: True when that model runs in int8 (see ``int8`` and :attr:`int8_problems`)
@@ -286,13 +298,25 @@ class LiveRecognizer:
             out.append(Detection(box, d.score, marks, d.angle))
         return out
 
-    def recognize(self, image_rgb: np.ndarray, *, seq: int = 0, submitted: float | None = None) -> LiveResult:
-        """Detect and classify the faces of one RGB frame now (blocking) and return the result."""
+    def recognize(
+        self,
+        image_rgb: np.ndarray,
+        *,
+        seq: int = 0,
+        submitted: float | None = None,
+        detections: list[Detection] | None = None,
+    ) -> LiveResult:
+        """Detect and classify the faces of one RGB frame now (blocking) and return the result.
+
+        ``detections``: faces already found (e.g. on the previous frame) to classify instead.
+        """
         from facecore.infer import CROP_SIZE, FacePrediction
 
         start = self.clock()
-        detections = self.detect(image_rgb)
-        detect_ms = (self.clock() - start) * 1000.0
+        detected = detections is None
+        if detections is None:
+            detections = self.detect(image_rgb)
+        detect_ms = (self.clock() - start) * 1000.0 if detected else 0.0
         crops: dict[float, np.ndarray] = {}
         predictions: list[list[Any]] = []
         inference_ms: dict[str, float] = {}
@@ -325,6 +349,7 @@ class LiveRecognizer:
             published=self.clock(),
             detect_ms=detect_ms,
             inference_ms=inference_ms,
+            detected=detected,
         )
 
     # -- the asynchronous path (frame callbacks)
@@ -417,18 +442,29 @@ class LiveRecognizer:
                     return
             try:
                 rgb = cv2.cvtColor(item.frame_bgr, cv2.COLOR_BGR2RGB)
-                result = self.recognize(rgb, seq=item.seq, submitted=item.submitted)
+                result = self.recognize(
+                    rgb, seq=item.seq, submitted=item.submitted, detections=self._reusable()
+                )
+                if result.detected:
+                    self._boxes = (result.submitted, [_detection(f) for f in result.faces])
             except Exception as exc:  # shown on the video and in the stats; the worker carries on
                 self._error = f"{type(exc).__name__}: {exc}"
                 continue
             self._publish(result)
+
+    def _reusable(self) -> list[Detection] | None:
+        """The faces found less than ``redetect_s`` ago, to classify again on a newer frame."""
+        if self._boxes is None or not self._boxes[1] or self.clock() - self._boxes[0] > self.redetect_s:
+            return None
+        return self._boxes[1]
 
     def _publish(self, result: LiveResult) -> None:
         with self._cond:
             self._error = None
             self._recognised += 1
             self._recognition.add(result.published)
-            self._detect_ms.append(result.detect_ms)
+            if result.detected:
+                self._detect_ms.append(result.detect_ms)
             for name, ms in result.inference_ms.items():
                 self._inference_ms[name].append(ms)
             self._latency_ms.append((result.published - result.submitted) * 1000.0)

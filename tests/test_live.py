@@ -354,3 +354,35 @@ def test_the_worker_alone_runs_with_one_torch_thread(model: LoadedModel, frames:
         recognizer.results.get(timeout=10)
     assert inside == [1]
     assert threads_in_a_new_thread() == before  # pages that run later keep torch's default
+
+
+class CountingDetector:
+    """The live YuNet detector, counting its calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        from facecore.live import live_detector
+
+        self.inner = live_detector("auto")
+        self.calls = 0
+
+    def detect(self, image_rgb: np.ndarray) -> list:
+        self.calls += 1
+        return self.inner.detect(image_rgb)
+
+
+@pytest.mark.parametrize("redetect_s", [0.0, 30.0])
+def test_found_faces_are_reused_for_redetect_s(model: LoadedModel, frames: list, redetect_s: float) -> None:
+    """Within ``redetect_s`` the worker classifies the faces it found again on the newest frame,
+    without running the detector; with 0 it detects on every frame."""
+    detector = CountingDetector()
+    with LiveRecognizer([model], detector=detector, threshold=0.0, redetect_s=redetect_s) as recognizer:
+        results = []
+        for bgr in frames[:6]:
+            recognizer.submit(bgr)
+            results.append(recognizer.results.get(timeout=10))
+    assert all(r.faces for r in results)
+    assert [r.detected for r in results] == ([True] * 6 if redetect_s == 0 else [True] + [False] * 5)
+    assert detector.calls == (6 if redetect_s == 0 else 1)
+    assert recognizer.stats().recognised == 6
