@@ -276,9 +276,14 @@ def _load_yunet(
 class YuNetDetector:
     """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``), with five landmarks per face.
 
-    Images whose longer side exceeds ``max_side`` are downscaled for detection; boxes and
+    Images whose longer side exceeds ``max_side`` are downscaled for detection, but a very long
+    image (a panorama) keeps a short side of at least ``MIN_SHORT_SIDE`` pixels, within four
+    times the pixels of a ``max_side`` square, so its faces do not shrink to nothing. Boxes and
     landmarks are returned in original-image pixels. Scores are in ``[0, 1]``.
     """
+
+    #: the short side a downscaled image keeps (when the pixel budget allows)
+    MIN_SHORT_SIDE = 160
 
     name = "yunet"
 
@@ -302,6 +307,9 @@ class YuNetDetector:
         image_rgb = _check_rgb(image_rgb)
         h, w = image_rgb.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
+        if min(h, w) * scale < self.MIN_SHORT_SIDE:
+            budget = (4 * self.max_side**2 / (h * w)) ** 0.5
+            scale = min(1.0, max(scale, min(self.MIN_SHORT_SIDE / min(h, w), budget)))
         bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
         if scale < 1.0:
             size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
@@ -312,6 +320,8 @@ class YuNetDetector:
             _, faces = self._net.detect(bgr)
         found: list[Detection] = []
         for row in faces if faces is not None else []:
+            if not np.all(np.isfinite(row[:15])):  # degenerate output on extreme inputs
+                continue
             x, y, bw, bh = row[0] * sx, row[1] * sy, row[2] * sx, row[3] * sy
             box = (int(round(x)), int(round(y)), int(round(bw)), int(round(bh)))
             points = tuple(

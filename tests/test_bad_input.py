@@ -290,3 +290,49 @@ def test_dot_segments_in_zip_names_are_read_not_dropped(saved, tmp_path: Path) -
     assert report.classes["Tony_Blair"]["stored"] == 1
     assert "not inside a class folder" in problems(report)["./loose.jpg"]
     appended_ok(folder, before)
+
+
+def test_a_10000_pixel_wide_photo_and_a_1x1_image_in_an_import(saved, tmp_path: Path) -> None:
+    """A 10,000 x 400 panorama with a real face in it is searched and cropped; a 1x1 image is
+    reported as having no face; the saved faces stay."""
+    folder, before = saved
+    wide = Image.new("RGB", (10_000, 400), (90, 90, 90))
+    wide.paste(Image.open(FACE).convert("RGB"), (6000, 75))
+    wide.save(tmp_path / "wide.jpg", quality=92)
+    Image.new("RGB", (1, 1), (1, 2, 3)).save(tmp_path / "dot.png")
+    archive = zip_with(
+        tmp_path / "odd.zip",
+        {
+            "Tony_Blair/wide.jpg": (tmp_path / "wide.jpg").read_bytes(),
+            "Tony_Blair/dot.png": (tmp_path / "dot.png").read_bytes(),
+        },
+    )
+    report = import_dataset(archive, "faces", mode="append")
+    assert report.classes["Tony_Blair"]["stored"] == 1, report.problems
+    assert "Tony_Blair/dot.png" in report.no_face
+    row = next(r for r in load_dataset("faces").rows if r.source.endswith("Tony_Blair/wide.jpg"))
+    x = int(row.box.split()[0]) if row.box else -1
+    assert 5900 < x < 6250, row.box  # the face, found where it was pasted
+    appended_ok(folder, before)
+
+
+def test_class_names_with_spaces_unicode_and_characters_invalid_on_disk(
+    yunet_home: Path, tmp_path: Path
+) -> None:
+    """Folder names become class names: unicode and spaces kept, characters that some file systems
+    refuse replaced, reserved Windows names escaped; each is a valid folder on every system."""
+    faces = sorted((LFW / "Colin_Powell").glob("*.jpg"))
+    names = {"Zoë Ünal": "Zoë Ünal", "Ann Lee": "Ann Lee", "Tom: Jr?": "Tom_ Jr_", "CON": "_CON"}
+    archive = zip_with(
+        tmp_path / "names.zip",
+        {
+            f"{folder}/{i}-{j}.jpg": faces[4 * i + j].read_bytes()
+            for i, folder in enumerate(names)
+            for j in range(3)
+        },
+    )
+    report = import_dataset(archive, "names")
+    ds = load_dataset("names")
+    assert sorted(ds.classes) == sorted(names.values()), (ds.classes, report.problems)
+    for cls in ds.classes:
+        assert (ds.path / "images" / cls).is_dir() or any(r.class_name == cls for r in ds.stored)
