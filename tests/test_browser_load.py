@@ -89,6 +89,12 @@ def test_three_live_viewers_are_all_served(trained_home: Path, app_url: str, pag
         p.close()
 
 
+def _shown(page, name: str) -> bool:
+    """The photo's whole answer is on the page: its caption and a confidence bar for each of 7 faces."""
+    caption = page.get_by_text(f"7 faces found by the yunet detector in {name}").count()
+    return bool(caption) and page.locator("[data-testid='stProgress']").count() == 7
+
+
 @pytest.mark.timeout(600)
 def test_photo_upload_under_concurrent_load(trained_home: Path, app_url: str, page, tmp_path: Path) -> None:
     browser = page.context.browser
@@ -110,10 +116,7 @@ def test_photo_upload_under_concurrent_load(trained_home: Path, app_url: str, pa
         done: dict[int, float] = {}
         while len(done) < len(pages) and time.monotonic() - t0 < 180:  # poll all, note each finish
             for i, p in enumerate(pages):
-                if (
-                    i not in done
-                    and p.get_by_text(f"7 faces found by the yunet detector in {photo.name}").count()
-                ):
+                if i not in done and _shown(p, photo.name):
                     done[i] = time.monotonic() - t0
             pages[0].wait_for_timeout(100)
         latencies += done.values()
