@@ -54,8 +54,12 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
     mine = [r for r in runs if r["dataset"] == dataset]
     groups = list(dict.fromkeys(r["group"] for r in mine if r.get("group")))
-    modes = ["A training group", "Runs I pick"] if groups else ["Runs I pick"]
-    mode = left.radio("Compare", modes, key=f"compare-mode-{len(modes)}", horizontal=True)
+    # a choice only when there is one: runs trained together as a group, or runs picked by hand
+    mode = (
+        left.radio("Compare", ["A training group", "Runs I pick"], key="compare-mode", horizontal=True)
+        if groups
+        else "Runs I pick"
+    )
     if mode == "A training group":
 
         def describe(group: str) -> str:
