@@ -158,7 +158,9 @@ def stats_line(page) -> str:
     return next((t for t in texts if t.startswith("video ")), "")
 
 
-def measure(page, url: str, run: str, warmup: float, seconds: float, int8: bool) -> dict[str, Any]:
+def measure(
+    page, url: str, run: str, warmup: float, seconds: float, int8: bool, threads: int = 1
+) -> dict[str, Any]:
     """Open Live, pick ``run`` and the precision, stream the fake camera and measure (see above)."""
     page.goto(url)
     page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
@@ -177,6 +179,12 @@ def measure(page, url: str, run: str, warmup: float, seconds: float, int8: bool)
         timeout=120_000,
     )
     assert toggle.is_checked() == int8
+    if threads != 1:
+        slider = page.get_by_test_id("stSlider").filter(has_text="Torch threads").get_by_role("slider")
+        slider.focus()
+        for _ in range(threads - 1):
+            slider.press("ArrowRight")
+        page.wait_for_timeout(1500)
     player = page.frame_locator("iframe[title*='webrtc']")
     player.get_by_role("button", name="START").click()
     player.locator("video").first.wait_for(timeout=60_000)
@@ -203,6 +211,7 @@ def measure(page, url: str, run: str, warmup: float, seconds: float, int8: bool)
     return {
         "run": run,
         "precision": "int8" if int8 else "float32",
+        "threads": threads,
         "returned_fps": (n1 - n0) / (t1 - t0),
         "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
         "recognition_per_s": statistics.mean(s["recognition_per_s"] for s in samples),
@@ -245,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "--precision", nargs="+", choices=["int8", "float32"], default=["float32", "int8"],
         help="the Live page's 'int8 inference on the CPU' setting, each measured in turn",
     )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="the page's torch threads for recognition")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
@@ -267,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"measuring {model} ({run}), {precision} ...", file=sys.stderr, flush=True)
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
                     int8 = precision == "int8"
-                    results[f"{model} {precision}"] = measure(page, url, run, args.warmup, args.seconds, int8)
+                    label = f"{model} {precision}" + (f" x{args.threads} threads" if args.threads > 1 else "")
+                    results[label] = measure(page, url, run, args.warmup, args.seconds, int8, args.threads)
                     page.close()
             browser.close()
     print(json.dumps(results, indent=2) if args.json else table(results, args.fps, load))
