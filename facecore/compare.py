@@ -78,7 +78,7 @@ def compare_runs(
     first = evaluations[0]
     classes = first["classes"]
     pairs = list(zip(labels, evaluations, strict=True))
-    rows = [_table_row(label, e) for label, e in pairs]
+    rows = [summary_row(label, e) for label, e in pairs]
     per_class = {c: {label: e["per_class"][c]["f1"] for label, e in pairs} for c in classes}
     disagree, all_wrong = _disagreements(labels, predictions)
     out = Path(out)
@@ -148,7 +148,8 @@ def _read_predictions(path: Path) -> dict[str, dict[str, Any]]:
         }
 
 
-def _table_row(label: str, e: dict[str, Any]) -> dict[str, Any]:
+def summary_row(label: str, e: dict[str, Any]) -> dict[str, Any]:
+    """One run's numbers for the comparison table and bar charts, from its evaluation ``e``."""
     at = e["open_set"]["at_model_threshold"]
     lat = e.get("latency_ms") or {}
     secs = e.get("train_seconds")

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from facecore.compare import MAX_RUNS
+from facecore.compare import MAX_RUNS, summary_row
 from facecore.dataset import UNKNOWN
 from facecore.detect import Detection, crop_face
 from facecore.errors import FacecoreError, ImageError
@@ -116,33 +116,12 @@ def short_names(evals: dict[str, dict[str, Any]]) -> dict[str, str]:
 # --- metrics ---------------------------------------------------------------------------------------
 
 
-def summary_row(label: str, e: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of one run that the table and the bar charts show."""
-    latency = e.get("latency_ms") or {}
-    seconds = e.get("train_seconds")
-    return {
-        "label": label,
-        "model": e["model"],
-        "accuracy": e["accuracy"],
-        "macro_f1": e["macro_f1"],
-        "weighted_f1": e["weighted_f1"],
-        "threshold": e["open_set"]["threshold_in_model"],
-        "far": e["open_set"]["at_model_threshold"].get("false_accept_rate"),
-        "params_trainable": e["params_trainable"],
-        "params_total": e["params_total"],
-        "checkpoint_mb": e["checkpoint_bytes"] / 1e6,
-        "train_minutes": seconds / 60 if seconds is not None else None,
-        "ms_per_image_b1": latency.get("batch1"),
-        "ms_per_image_b32": latency.get("batch32"),
-    }
-
-
 #: Rows of the metrics table: (row name, summary_row key, format, which value is best).
 TABLE_ROWS = (
     ("accuracy", "accuracy", "{:.3f}", max),
     ("macro F1", "macro_f1", "{:.3f}", max),
     ("weighted F1", "weighted_f1", "{:.3f}", max),
-    ("false-accept rate at threshold", "far", "{:.3f}", min),
+    ("false-accept rate at threshold", "far_at_threshold", "{:.3f}", min),
     ("threshold", "threshold", "{:.2f}", None),
     ("trainable parameters", "params_trainable", "{:,}", None),
     ("total parameters", "params_total", "{:,}", None),

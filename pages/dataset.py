@@ -127,20 +127,36 @@ def progress_bar(label: str) -> Callable[[int, int, str], None]:
     return update
 
 
-def run_import(source: Any, name: str, mode: str, options: dict, label: str) -> None:
-    """Import with a live status box, then keep the report and show the dataset."""
-    with st.status(f"Importing {label} into {name!r}: detecting and cropping faces", expanded=True) as box:
-        progress = progress_bar("Faces")
+def with_status(titles: tuple[str, str, str], bar: str, work: Callable[[Callable], Any]) -> None:
+    """Run ``work(progress)`` in a live status box (``titles``: running, failed, done), then keep
+    its import report and show the dataset; a FacecoreError is shown in the box instead."""
+    running, failed, done = titles
+    with st.status(running, expanded=True) as box:
         try:
-            report = import_dataset(source, name, mode=mode, progress=progress, source_label=label, **options)
+            report = work(progress_bar(bar))
         except FacecoreError as exc:
-            box.update(label=f"Import into {name!r} failed", state="error")
+            box.update(label=failed, state="error")
             st.error(str(exc))
             return
-        box.update(label=f"Imported {label} into {name!r}", state="complete")
+        box.update(label=done, state="complete")
     st.session_state["dataset-report"] = report.to_dict()
     select_dataset_next_run(report.dataset)
     st.rerun()
+
+
+def run_import(source: Any, name: str, mode: str, options: dict, label: str) -> None:
+    """Import with a live status box, then keep the report and show the dataset."""
+    with_status(
+        (
+            f"Importing {label} into {name!r}: detecting and cropping faces",
+            f"Import into {name!r} failed",
+            f"Imported {label} into {name!r}",
+        ),
+        "Faces",
+        lambda progress: import_dataset(
+            source, name, mode=mode, progress=progress, source_label=label, **options
+        ),
+    )
 
 
 def import_zip(upload: Any, name: str, mode: str, options: dict) -> None:
@@ -306,24 +322,13 @@ def lfw_sample() -> None:
     name = st.text_input("Dataset name", "lfw-sample", key="lfw-name").strip()
     if not st.button("Build the LFW sample", type="primary", key="lfw-build", disabled=not name):
         return
-    with st.status(f"Building {name!r} from LFW", expanded=True) as box:
-        progress = progress_bar("LFW")
-        try:
-            report = build_sample(
-                name,
-                people=int(people),
-                max_per_person=int(per_person),
-                unknown=int(unknown),
-                progress=progress,
-            )
-        except FacecoreError as exc:
-            box.update(label="The LFW sample could not be built", state="error")
-            st.error(str(exc))
-            return
-        box.update(label=f"Built {name!r}", state="complete")
-    st.session_state["dataset-report"] = report.to_dict()
-    select_dataset_next_run(report.dataset)
-    st.rerun()
+    with_status(
+        (f"Building {name!r} from LFW", "The LFW sample could not be built", f"Built {name!r}"),
+        "LFW",
+        lambda progress: build_sample(
+            name, people=int(people), max_per_person=int(per_person), unknown=int(unknown), progress=progress
+        ),
+    )
 
 
 # --- webcam enrollment -----------------------------------------------------------------------------

@@ -88,6 +88,18 @@ def small_dataset(yunet_home: Path, people_tree: Path) -> str:
 
 
 @pytest.fixture
+def noface_dataset(yunet_home: Path, people_tree: Path, assets: Path) -> str:
+    """``small`` plus one real photo without a human face (the sky above dogs.jpg) in Colin_Powell."""
+    from facecore.dataset import import_dataset
+    from facecore.images import encode_jpeg, load_rgb
+
+    sky = load_rgb(assets / "detection" / "dogs.jpg")[:400]
+    (people_tree / "Colin_Powell" / "sky.jpg").write_bytes(encode_jpeg(sky))
+    import_dataset(people_tree, "small")
+    return "small"
+
+
+@pytest.fixture
 def fake_imagenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A seeded ResNet50 state dict at the exact path torchvision's real loader reads offline."""
     import torch

@@ -23,8 +23,9 @@ from facecore.edit import (
     resolve_noface,
 )
 from facecore.errors import DatasetError
-from facecore.images import encode_jpeg, load_rgb
+from facecore.images import load_rgb
 from tests.conftest import LFW, YUNET
+from tests.test_dataset import snapshot as folder_hashes
 
 
 def snapshot(name: str) -> dict[str, tuple]:
@@ -36,25 +37,6 @@ def snapshot(name: str) -> dict[str, tuple]:
             data = (ds.path / r.file).read_bytes()
             out[r.file] = (r.class_name, r.split, r.sha256, r.status, hashlib.sha256(data).hexdigest())
     return out
-
-
-def folder_state(name: str) -> dict[str, str]:
-    """Every file under the dataset folder with its content hash."""
-    root = workspace.dataset_path(name)
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-@pytest.fixture
-def noface_dataset(yunet_home: Path, people_tree: Path, assets: Path) -> str:
-    """``small`` plus one real photo without a human face (the sky above dogs.jpg) in Colin_Powell."""
-    sky = load_rgb(assets / "detection" / "dogs.jpg")[:400]
-    (people_tree / "Colin_Powell" / "sky.jpg").write_bytes(encode_jpeg(sky))
-    import_dataset(people_tree, "small")
-    return "small"
 
 
 def test_check_class_name() -> None:
@@ -91,7 +73,7 @@ def test_rename_class_moves_files_and_keeps_every_split(small_dataset: str) -> N
 
 
 def test_rename_errors_leave_the_dataset_untouched(small_dataset: str) -> None:
-    before = folder_state(small_dataset)
+    before = folder_hashes(workspace.dataset_path(small_dataset))
     with pytest.raises(DatasetError, match="no person 'Nobody'.*Colin_Powell"):
         rename_class(small_dataset, "Nobody", "X")
     with pytest.raises(DatasetError, match="already has a person 'Colin_Powell'"):
@@ -104,7 +86,7 @@ def test_rename_errors_leave_the_dataset_untouched(small_dataset: str) -> None:
         rename_class(small_dataset, "Tony_Blair", "Tony_Blair")
     with pytest.raises(DatasetError, match="No dataset named 'nope'"):
         rename_class("nope", "a", "b")
-    assert folder_state(small_dataset) == before
+    assert folder_hashes(workspace.dataset_path(small_dataset)) == before
     leftovers = [
         p.name for p in workspace.datasets_dir().iterdir() if p.name.startswith((".staging", ".old"))
     ]
@@ -256,7 +238,7 @@ def test_person_listing_imports_uploaded_images_into_one_person(small_dataset: s
 
 
 def test_a_failed_edit_changes_nothing(small_dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    before = folder_state(small_dataset)
+    before = folder_hashes(workspace.dataset_path(small_dataset))
     meta = json.loads((workspace.dataset_path(small_dataset) / "dataset.json").read_text())
 
     def boom(staged: Path, final: Path) -> None:
@@ -267,7 +249,7 @@ def test_a_failed_edit_changes_nothing(small_dataset: str, monkeypatch: pytest.M
         rename_class(small_dataset, "Tony_Blair", "Tony")
     with pytest.raises(OSError, match="disk full"):
         add_crops(small_dataset, "Ariel", real_crops("Ariel_Sharon", 3))
-    assert folder_state(small_dataset) == before
+    assert folder_hashes(workspace.dataset_path(small_dataset)) == before
     assert json.loads((workspace.dataset_path(small_dataset) / "dataset.json").read_text()) == meta
     assert not [p for p in workspace.datasets_dir().iterdir() if p.name.startswith(".staging")]
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore.dataset import import_dataset, list_datasets, load_dataset
-from facecore.images import encode_jpeg, load_rgb
+from facecore.dataset import list_datasets, load_dataset
 from tests.conftest import LFW
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -45,15 +44,6 @@ def zip_of(tree: Path) -> bytes:
         for f in sorted(tree.rglob("*.jpg")):
             zf.write(f, f"photos/{f.relative_to(tree).as_posix()}")
     return buf.getvalue()
-
-
-@pytest.fixture
-def noface_dataset(yunet_home: Path, people_tree: Path, assets: Path) -> str:
-    """``small`` plus one real photo without a human face (the sky above dogs.jpg) in Colin_Powell."""
-    sky = load_rgb(assets / "detection" / "dogs.jpg")[:400]
-    (people_tree / "Colin_Powell" / "sky.jpg").write_bytes(encode_jpeg(sky))
-    import_dataset(people_tree, "small")
-    return "small"
 
 
 def test_empty_workspace_offers_the_ways_in(home: Path) -> None:
