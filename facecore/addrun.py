@@ -173,6 +173,9 @@ def add_run(source: str | Path | bytes, *, name: str | None = None, label: str |
             "best": metrics,
             "added_from": label,
         }
+        if ckpt.get("threshold") is not None:  # what the Live page's slider starts from
+            info = ckpt.get("threshold_info") if isinstance(ckpt.get("threshold_info"), dict) else {}
+            summary["threshold"] = {**info, "threshold": float(ckpt["threshold"])}
         workspace.atomic_write_text(staged / "config.json", json.dumps(config, indent=2))
         final = _claim(name or str(config.get("run_name") or "") or f"{ckpt['model']}-added")
         summary["run"] = final.name

@@ -4,6 +4,7 @@ naming the problem, models/ stays byte-for-byte as it was, and the saved runs ke
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -101,6 +102,8 @@ def test_a_good_checkpoint_becomes_a_run_that_predicts(
     runs = {r["run"]: r for r in list_runs()}
     assert set(runs) == {"tiny-cnn", "tiny-cnn-2", "tiny-cnn-3"}
     assert runs["tiny-cnn-2"]["model"] == "custom_cnn" and runs["tiny-cnn-2"]["state"] == "finished"
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["threshold"]["threshold"] == load_checkpoint(upload)["threshold"]  # Live slider start
     assert not [p for p in (trained_home / "models").iterdir() if p.name.startswith(".adding")]
     from facecore.images import load_rgb
 
