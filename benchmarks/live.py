@@ -1,7 +1,7 @@
 """Benchmark the Live page end to end: a fake camera in Chromium, WebRTC to `streamlit run`, and back.
 
     python benchmarks/live.py [--home DIR] [--fps 30] [--seconds 20] [--models custom_cnn resnet50_scratch]
-                              [--precision float32 int8]
+                              [--precision auto float32 int8]
 
 For each model, the newest run in ``--home`` (default: a fresh temporary workspace, where each
 model is first trained for one epoch on 3 real LFW people + Unknown, 5 photos each) is chosen on the
@@ -158,8 +158,18 @@ def stats_line(page) -> str:
     return next((t for t in texts if t.startswith("video ")), "")
 
 
+LABELS = {"auto": "Auto: the faster", "float32": "float32", "int8": "int8 (CPU)"}
+
+
 def measure(
-    page, url: str, run: str, warmup: float, seconds: float, int8: bool, threads: int = 1
+    page,
+    url: str,
+    run: str,
+    warmup: float,
+    seconds: float,
+    precision: str,
+    threads: int = 1,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Open Live, pick ``run`` and the precision, stream the fake camera and measure (see above)."""
     page.goto(url)
@@ -168,23 +178,39 @@ def measure(
     page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
     page.get_by_role("option").filter(has_text=run).first.click()
     page.get_by_text(f"Calibrated on the validation split: {run}").wait_for(timeout=30_000)
-    page.get_by_text("Performance", exact=True).click()
-    toggle = page.get_by_test_id("stCheckbox").filter(has_text="int8 inference on the CPU").locator("input")
-    if toggle.is_checked() != int8:
-        page.get_by_text("int8 inference on the CPU").click()
-        page.wait_for_timeout(1000)
-    page.wait_for_function(
+    idle = (
         "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'",
-        timeout=120_000,
+        " === 'notRunning'"
     )
-    assert toggle.is_checked() == int8
-    if threads != 1:
-        slider = page.get_by_test_id("stSlider").filter(has_text="Torch threads").get_by_role("slider")
-        slider.focus()
-        for _ in range(threads - 1):
-            slider.press("ArrowRight")
-        page.wait_for_timeout(1500)
+    page.wait_for_function(idle, timeout=180_000)  # the first run has built its recognizer
+    page.get_by_text("Performance", exact=True).click()
+    page.get_by_test_id("stRadio").filter(has_text="Precision").get_by_text(
+        LABELS[precision], exact=precision != "auto"
+    ).click()
+    expected = {
+        "auto": r"Classifying in .*: (float32|int8) \(float32 [\d.]+ ms, int8 [\d.]+ ms per face\)",
+        "float32": r"Classifying in .*: float32\.$",
+        "int8": r"Classifying in .*: int8\.$",
+    }[precision]
+    note = page.get_by_text(re.compile(expected)).first
+    try:  # the page rebuilds the recognizer for the new setting (auto times both precisions)
+        note.wait_for(timeout=180_000)
+    except Exception:
+        shot = Path(tempfile.gettempdir()) / "facecore-bench-live-settings.png"
+        page.screenshot(path=str(shot), full_page=True)
+        text = page.get_by_test_id("stMain").inner_text()
+        raise SystemExit(f"the page did not switch to {precision}; it reads:\n{text}") from None
+    chosen = note.inner_text()
+    for label, value in (("Frames recognised at once", workers), ("Torch threads", threads)):
+        box = page.get_by_test_id("stSlider").filter(has_text=label)
+        slider = box.get_by_role("slider")
+        now = int(box.get_by_test_id("stSliderThumbValue").inner_text())
+        if value != now:
+            slider.focus()
+            for _ in range(abs(value - now)):
+                slider.press("ArrowRight" if value > now else "ArrowLeft")
+            page.wait_for_timeout(1500)
+        assert int(box.get_by_test_id("stSliderThumbValue").inner_text()) == value, label
     player = page.frame_locator("iframe[title*='webrtc']")
     player.get_by_role("button", name="START").click()
     player.locator("video").first.wait_for(timeout=60_000)
@@ -210,8 +236,10 @@ def measure(
     third = max(1, len(lags) // 3)
     return {
         "run": run,
-        "precision": "int8" if int8 else "float32",
+        "precision": precision,
+        "chosen": chosen,
         "threads": threads,
+        "workers": workers,
         "returned_fps": (n1 - n0) / (t1 - t0),
         "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
         "recognition_per_s": statistics.mean(s["recognition_per_s"] for s in samples),
@@ -233,13 +261,15 @@ def table(rows: dict[str, dict[str, Any]], fps: int, load: tuple[float, ...]) ->
         "| lag start -> end ms | dropped |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    notes = []
     for model, r in rows.items():
+        notes.append(f"- {model}: {r['chosen']}")
         lag = f"{r['lag_start_ms']:.0f} -> {r['lag_end_ms']:.0f}" if r["lag_start_ms"] is not None else "n/a"
         lines.append(
             f"| {model} | {r['returned_fps']:.1f} | {r['callback_fps']:.1f} | {r['recognition_per_s']:.1f} "
             f"| {r['detect_ms']:.0f} | {r['inference_ms']:.0f} | {lag} | {r['dropped']} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *notes])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
-        "--precision", nargs="+", choices=["int8", "float32"], default=["float32", "int8"],
-        help="the Live page's 'int8 inference on the CPU' setting, each measured in turn",
+        "--precision", nargs="+", choices=list(LABELS), default=["auto", "float32", "int8"],
+        help="the Live page's Precision setting, each measured in turn",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="the page's torch threads for recognition")
+    parser.add_argument("--threads", type=int, default=1, help="the page's torch threads per frame")
+    parser.add_argument("--workers", type=int, default=1, help="the page's frames recognised at once")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
@@ -276,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
                 for precision in args.precision:
                     print(f"measuring {model} ({run}), {precision} ...", file=sys.stderr, flush=True)
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
-                    int8 = precision == "int8"
                     label = f"{model} {precision}" + (f" x{args.threads} threads" if args.threads > 1 else "")
-                    results[label] = measure(page, url, run, args.warmup, args.seconds, int8, args.threads)
+                    label += f", {args.workers} workers" if args.workers > 1 else ""
+                    results[label] = measure(
+                        page, url, run, args.warmup, args.seconds, precision, args.threads, args.workers
+                    )
                     page.close()
             browser.close()
     print(json.dumps(results, indent=2) if args.json else table(results, args.fps, load))

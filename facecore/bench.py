@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -41,7 +42,7 @@ import torchvision
 from torch import nn
 
 from facecore.config import TrainConfig
-from facecore.device import tune_allocator
+from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import FacecoreError
 from facecore.models import create_model, get_model_spec, split_frozen
 from facecore.train import (
@@ -273,12 +274,14 @@ class ComputeBench:
         )
 
     def infer_rates(self, plan: Plan) -> dict[str, float]:
-        """Inference images/s at batch 1 and 32."""
+        """Inference images/s at batch 1 and 32, in the layout inference uses (:func:`for_inference`)."""
         kw = {"device": self.device, "autocast": self.autocast}
-        xb = self._layout(torch.randn(32, *self.x.shape[1:], device=self.device))
+        model = for_inference(copy.deepcopy(self.model), self.device)
+        x1 = inference_input(self.x[:1].contiguous(), self.device)
+        xb = inference_input(torch.randn(32, *self.x.shape[1:], device=self.device), self.device)
         return {
-            "infer_b1_img_s": _median(_infer_rates(self.model, self.x[:1], plan.infer_b1, **kw)),
-            "infer_b32_img_s": _median(_infer_rates(self.model, xb, plan.infer_b32, **kw)),
+            "infer_b1_img_s": _median(_infer_rates(model, x1, plan.infer_b1, **kw)),
+            "infer_b32_img_s": _median(_infer_rates(model, xb, plan.infer_b32, **kw)),
         }
 
 
@@ -377,7 +380,7 @@ def measure_pipeline(
     }
     warm = next(iter(trainer._loader(trainer.train_set, train=True, epoch=0)))
     train_one_epoch(trainer.trainable, [warm], trainer.optimizer, **kw)
-    rates, seconds, shares = [], [], []
+    rates, seconds, shares, val_seconds = [], [], [], []
     for epoch in range(1, epochs + 1):
         torch.manual_seed(cfg.seed * 1000 + epoch)
         loader = _TimedLoader(trainer._loader(trainer.train_set, train=True, epoch=epoch))
@@ -385,11 +388,18 @@ def measure_pipeline(
         rates.append(tr["images"] / tr["seconds"])
         seconds.append(tr["seconds"])
         shares.append(loader.seconds / tr["seconds"])
+        t0 = time.perf_counter()
+        trainer._evaluate(trainer.val_set)
+        val_seconds.append(time.perf_counter() - t0)
     images = len(trainer.train_set)
     return {
         "img_s": _median(rates),
         "epochs_img_s": [round(r, 2) for r in rates],
         "epoch_seconds": _median(seconds),
+        "val_seconds": _median(val_seconds),
+        "val_images": len(trainer.val_set),
+        # what a Trainer epoch takes: the training pass, then validation
+        "whole_epoch_seconds": _median([t + v for t, v in zip(seconds, val_seconds, strict=True)]),
         "data_share": _median(shares),
         "train_images": images,
         "cached": trainer.cached,
@@ -403,19 +413,33 @@ def measure_pipeline(
 
 
 def _cache_comparison(cached: dict[str, Any], recomputed: dict[str, Any], full: dict[str, Any]) -> dict:
+    """Cached features against the frozen trunk recomputed, on the same dataset.
+
+    ``speedup`` compares whole epochs (training pass and validation, as :class:`Trainer` runs
+    them), which the target is about; ``train_speedup`` the training pass alone.
+    ``amortised_speedup`` adds the one-off feature computation, spread over ``AMORTISE_EPOCHS``.
+    """
     n = cached["train_images"]
     five = AMORTISE_EPOCHS * n
     amortised = five / (cached["cache_seconds"] + five / cached["img_s"]) if cached["img_s"] else 0.0
-    speedup = cached["img_s"] / recomputed["img_s"] if recomputed["img_s"] else 0.0
+    train_speedup = cached["img_s"] / recomputed["img_s"] if recomputed["img_s"] else 0.0
+    epoch, epoch_rec = cached["whole_epoch_seconds"], recomputed["whole_epoch_seconds"]
+    speedup = epoch_rec / epoch if epoch else 0.0
+    amortised_epoch = epoch + cached["cache_seconds"] / AMORTISE_EPOCHS
     return {
         "cached_img_s": cached["img_s"],
         "cache_seconds": cached["cache_seconds"],
         "recomputed_img_s": recomputed["img_s"],
         "full_img_s": full["img_s"],
+        "cached_epoch_seconds": epoch,
+        "recomputed_epoch_seconds": epoch_rec,
+        "full_epoch_seconds": full["whole_epoch_seconds"],
         "speedup": speedup,
+        "train_speedup": train_speedup,
         "amortised_epochs": AMORTISE_EPOCHS,
         "amortised_img_s": amortised,
-        "amortised_speedup": amortised / recomputed["img_s"] if recomputed["img_s"] else 0.0,
+        "amortised_speedup": epoch_rec / amortised_epoch if amortised_epoch else 0.0,
+        "amortised_train_speedup": amortised / recomputed["img_s"] if recomputed["img_s"] else 0.0,
         "target": TARGET_CACHE_SPEEDUP,
         "target_met": speedup >= TARGET_CACHE_SPEEDUP,
         "recomputed": recomputed,
@@ -644,6 +668,10 @@ def _f(v: float | None, digits: int = 1) -> str:
     return f"{v:.{digits}f}"
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
 def format_markdown(result: dict[str, Any]) -> str:
     """The figures of :func:`run_bench` as Markdown tables."""
     e, d = result["env"], result["dataset"]
@@ -695,16 +723,24 @@ def format_markdown(result: dict[str, Any]) -> str:
             "",
             f"### {name}: cached features vs recomputing the frozen trunk",
             "",
-            f"| mode | epoch img/s | one-off s | {n}-epoch amortised img/s | vs recomputed |",
-            "|---|---:|---:|---:|---:|",
-            f"| cached features (default) | {_f(k['cached_img_s'])} | {_f(k['cache_seconds'], 2)} | "
-            f"{_f(k['amortised_img_s'])} | {vs(k['cached_img_s'])} ({vs(k['amortised_img_s'])} amortised) |",
-            f"| frozen trunk recomputed (cache_features=off) | {_f(rec)} | - | {_f(rec)} | 1.00x |",
-            f"| full training (trainable_from=all) | {_f(k['full_img_s'])} | - | {_f(k['full_img_s'])} | "
-            f"{vs(k['full_img_s'])} |",
+            f"An epoch is the training pass over {r['pipeline']['train_images']} faces, then validation "
+            f"on {r['pipeline']['val_images']}.",
             "",
-            f"Target cached >= {TARGET_CACHE_SPEEDUP:g}x recomputed: "
-            f"{'met' if k['target_met'] else 'NOT met'} ({k['speedup']:.2f}x).",
+            f"| mode | epoch s (train + val) | training img/s | one-off s | vs recomputed: epoch "
+            f"| {n} epochs amortised | training pass |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            f"| cached features (default) | {_f(k['cached_epoch_seconds'], 2)} | {_f(k['cached_img_s'])} | "
+            f"{_f(k['cache_seconds'], 2)} | {k['speedup']:.2f}x | {k['amortised_speedup']:.2f}x | "
+            f"{k['train_speedup']:.2f}x |",
+            f"| frozen trunk recomputed (cache_features=off) | {_f(k['recomputed_epoch_seconds'], 2)} | "
+            f"{_f(rec)} | - | 1.00x | 1.00x | 1.00x |",
+            f"| full training (trainable_from=all) | {_f(k['full_epoch_seconds'], 2)} | "
+            f"{_f(k['full_img_s'])} | - | {_ratio(k['recomputed_epoch_seconds'], k['full_epoch_seconds'])} "
+            f"| - | {_ratio(k['full_img_s'], rec)} |",
+            "",
+            f"Target: epochs on cached features >= {TARGET_CACHE_SPEEDUP:g}x faster than recomputing: "
+            f"{'met' if k['target_met'] else 'NOT met'} ({k['speedup']:.2f}x; training pass alone "
+            f"{k['train_speedup']:.2f}x).",
         ]
     met = [f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
     lines += ["", "Targets: " + "; ".join(met) + "."]

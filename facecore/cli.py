@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -640,10 +641,15 @@ def cmd_live(args: argparse.Namespace) -> int:
         detect_side=args.detect_side,
         threads=args.threads,
         device=args.device,
-        int8=args.int8,
+        precision="int8" if args.int8 else args.precision,
+        workers=args.workers,
     ) as recognizer:
         for name, problem in recognizer.int8_problems.items():
-            print(f"note: {name} stays in float: {problem}", file=sys.stderr)
+            print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
+        for name, chosen in recognizer.precision.items():
+            ms = recognizer.precision_ms.get(name)
+            timed = f" (float32 {ms['float32']:.1f} ms, int8 {ms['int8']:.1f} ms per face)" if ms else ""
+            print(f"{name}: {chosen}{timed}", file=sys.stderr)
         summary = run_video(
             args.source,
             recognizer,
@@ -959,10 +965,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
     p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
     p.add_argument("--max-faces", type=int, default=5, help="classify at most this many faces per frame")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for recognition (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per frame (default 1)")
     p.add_argument(
-        "--int8", action="store_true", help="classify with int8 copies of the models (CPU; much faster)"
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="frames recognised at once, each in its own thread (default 2, or 1 on one core)",
     )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "int8"],
+        help="classify in float32, with int8 copies of the models (CPU), or auto (default): whichever "
+        "is faster for each model on this machine, timed at the start",
+    )
+    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
     p.add_argument("--out", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv or .y4m)")
     p.add_argument(
         "--every-frame",

@@ -39,6 +39,31 @@ def tune_allocator() -> bool:
     return _tuned
 
 
+def for_inference(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` on ``device`` in eval mode, in the memory layout that runs it fastest there.
+
+    On CPUs and CUDA that is ``channels_last``: measured on 2 CPU cores, custom_cnn inference took
+    5.7 ms/image instead of 12.3 (batch 32) and resnet50 113 instead of 133. The results are the
+    same up to float rounding. Feed it inputs through :func:`inference_input`. (Training on a CPU
+    keeps the default layout: its backward pass measured slower in channels_last.)
+    """
+    model = model.to(device).eval()
+    if uses_channels_last(device):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def uses_channels_last(device: torch.device) -> bool:
+    """True where inference runs in ``channels_last`` (CPU and CUDA; MPS keeps the default)."""
+    return device.type in ("cpu", "cuda")
+
+
+def inference_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """An ``N x 3 x H x W`` batch on ``device`` in the layout :func:`for_inference` chose."""
+    x = x.to(device)
+    return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device) else x
+
+
 def gpu_available() -> bool:
     """True when torch sees a CUDA or Apple MPS device."""
     mps = getattr(torch.backends, "mps", None)

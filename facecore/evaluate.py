@@ -37,6 +37,7 @@ from facecore import workspace
 from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.data import FaceCrops, make_loader
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.device import for_inference, inference_input
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.mode import require_writable
 from facecore.models import count_parameters
@@ -109,7 +110,7 @@ def predict_logits(model: nn.Module, loader: Any, device: torch.device) -> tuple
     model.eval()
     logits, labels = [], []
     for x, y in loader:
-        logits.append(model(x.to(device)).float().cpu())
+        logits.append(model(inference_input(x, device)).float().cpu())
         labels.append(y)
     if not logits:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
@@ -153,7 +154,7 @@ def measure_latency(
     share = budget_s / max(len(batches), 1)
     per_image = 0.0
     for b in sorted(batches):
-        x = torch.randn(b, 3, input_size, input_size, generator=gen).to(device)
+        x = inference_input(torch.randn(b, 3, input_size, input_size, generator=gen), device)
         if not per_image or per_image * b <= share / 3:
             for _ in range(2 if not per_image else 1):
                 model(x)
@@ -266,7 +267,7 @@ def evaluate_run(
                         "optimistic; use the test split to report results.")
 
     dev = resolve_device(device)
-    model.to(dev)
+    model = for_inference(model, dev)
     transform = eval_transform_from_dict(ckpt["preprocessing"])
     data = FaceCrops(items, transform, cache_dir=dataset.path / ".cache")
     loader = make_loader(data, batch_size=batch_size, shuffle=False, workers=0, seed=0)
@@ -430,7 +431,10 @@ def cached_evaluation(
     """The saved ``metrics.json`` of ``run`` on ``split`` if still valid, else None.
 
     Valid: newer than the checkpoint and than the dataset's manifest, for the same checkpoint
-    and split, with its predictions.csv present (and latency measured, if asked for).
+    file (name and size) and split, with its predictions.csv present (and latency measured, if
+    asked for). The saved paths are absolute; a workspace moved or copied to another folder or
+    machine (with the files' times kept: ``cp -a``, ``rsync -a``) keeps its evaluations, with the
+    paths in the returned dict pointing at the files where they are now.
     """
     checkpoint, run_dir = resolve_run(run)
     path = eval_dir(run_dir, checkpoint, split) / "metrics.json"
@@ -440,18 +444,34 @@ def cached_evaluation(
         result = json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+    if not isinstance(result, dict):
+        return None
+    try:
+        dataset = workspace.dataset_path(str(result.get("dataset", "")))
+    except FacecoreError:
+        return None
     mtime = path.stat().st_mtime
-    manifest = Path(result.get("dataset_path", "")) / "manifest.csv"
+    manifest = dataset / "manifest.csv"
+    predictions = path.parent / "predictions.csv"
     fresh = (
         mtime >= checkpoint.stat().st_mtime
         and manifest.is_file()
         and mtime >= manifest.stat().st_mtime
         and result.get("split") == split
-        and result.get("checkpoint") == str(checkpoint.resolve())
-        and Path(result.get("predictions_csv", "")).is_file()
+        and Path(str(result.get("checkpoint", ""))).name == checkpoint.name
+        and result.get("checkpoint_bytes") == checkpoint.stat().st_size
+        and predictions.is_file()
         and (result.get("latency_ms") is not None or not need_latency)
     )
-    return result if fresh else None
+    if not fresh:
+        return None
+    return result | {
+        "run_dir": str(run_dir.resolve()),
+        "checkpoint": str(checkpoint.resolve()),
+        "dataset_path": str(dataset.resolve()),
+        "predictions_csv": str(predictions.resolve()),
+        "metrics_json": str(path.resolve()),
+    }
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from torch import nn
 
 from facecore.checkpoint import load_model
 from facecore.detect import Detection, Detector, create_detector, crop_face
-from facecore.device import tune_allocator
+from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.models import _head_module
 from facecore.openset import DEFAULT_THRESHOLD
@@ -144,7 +144,7 @@ class LoadedModel:
         path: Path,
         mtime_ns: int | None = None,
     ) -> None:
-        self.model = model.to(device).eval()
+        self.model = for_inference(model, device)
         self.ckpt = ckpt
         self.transform = transform
         self.device = device
@@ -158,7 +158,7 @@ class LoadedModel:
         threshold = ckpt.get("threshold")
         self.threshold = float(threshold) if threshold is not None else DEFAULT_THRESHOLD
         self._head = _head_module(self.model)
-        self._lock = threading.Lock()  # one forward at a time: the hook below is per call
+        self._lock = threading.Lock()  # one classify() at a time: its embedding hook is per call
         self._nearest: NearestImages | None = None
         self._nearest_lock = threading.Lock()
         self._margin: float | None = None
@@ -210,11 +210,17 @@ class LoadedModel:
         if x.shape[0] == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32), torch.zeros((0, 0))
         captured: list[torch.Tensor] = []
+        me = threading.get_ident()
+
+        def hook(_m: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+            if threading.get_ident() == me:  # probabilities() may run the model in other threads
+                captured.append(inputs[0])
+
         with self._lock, torch.inference_mode():
             self.model.eval()
-            handle = self._head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+            handle = self._head.register_forward_hook(hook)
             try:
-                logits = self.model(x.to(self.device)).float()
+                logits = self.model(inference_input(x, self.device)).float()
             finally:
                 handle.remove()
             probs = torch.softmax(logits, dim=1).cpu().numpy()
@@ -247,14 +253,14 @@ class LoadedModel:
 
     def probabilities(self, crops: np.ndarray | Sequence[np.ndarray], *, int8: bool = False) -> np.ndarray:
         """Softmax probabilities (N x C) only: with ``int8``, from :meth:`int8_model`."""
-        if not int8:
-            return self.classify(crops)[0]
-        model = self.int8_model()
+        model = self.int8_model() if int8 else self.model
         x = self.preprocess(crops)
         if x.shape[0] == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
+        # no lock: without the embedding hook of classify(), threads may share the model
         with torch.inference_mode():
-            return torch.softmax(model(x).float(), dim=1).numpy()
+            x = x if int8 else inference_input(x, self.device)
+            return torch.softmax(model(x).float(), dim=1).cpu().numpy()
 
     def predictions(self, probs: np.ndarray, threshold: float | None = None) -> list[ModelPrediction]:
         """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own)."""

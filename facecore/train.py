@@ -425,6 +425,7 @@ class Trainer:
 
             if self.should_stop():
                 raise TrainingStopped(f"stopped before epoch {epoch}; kept epoch {epoch - 1}")
+            t_epoch = time.perf_counter()
             tr = train_one_epoch(
                 self.trainable,
                 loader,
@@ -442,7 +443,8 @@ class Trainer:
                     self.scheduler.step(va["loss"])
                 else:
                     self.scheduler.step()
-            seconds = tr["seconds"] + (self.cache_seconds if epoch == 1 else 0.0)
+            # the whole epoch: training, validation and (first epoch) computing the cached features
+            seconds = time.perf_counter() - t_epoch + (self.cache_seconds if epoch == 1 else 0.0)
             metrics = {
                 "epoch": epoch,
                 "train_loss": tr["loss"],

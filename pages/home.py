@@ -43,7 +43,11 @@ def build_lfw_sample() -> None:
         st.error(str(exc))
         return
     bar.empty()
-    st.success(f"Built 'lfw-sample': {report.count('stored')} faces of {len(report.classes)} classes.")
+    # shown after the rerun that swaps the guided start for the dataset summary
+    st.session_state["home-built"] = (
+        f"Built 'lfw-sample': {report.count('stored')} faces of {len(report.classes)} classes. "
+        "Next: train the models on the Train page."
+    )
     st.rerun()
 
 
@@ -112,6 +116,8 @@ def system_section() -> None:
 st.title("facecore")
 st.caption(f"Workspace: `{workspace.home()}`")
 names = list_datasets()
+if "home-built" in st.session_state:
+    st.success(st.session_state.pop("home-built"), icon=":material/check_circle:")
 if names:
     datasets_section(names)
     models_section()

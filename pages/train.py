@@ -183,7 +183,8 @@ def forms(dataset: str) -> None:
             if missing:
                 weights_help(model)
             configs[model] = cfg = config_form(model, dataset)
-            fast_path_note(cfg)
+            if not missing:
+                fast_path_note(cfg)
             if isinstance(cfg, str):
                 st.error(cfg)
             ready = isinstance(cfg, TrainConfig) and not (problem or missing)
@@ -357,35 +358,35 @@ def _when(t: float | None) -> datetime | None:
     return datetime.fromtimestamp(t) if t else None
 
 
+def _score(value: float | None) -> str:
+    """A 0-1 score as ``0.853``, or a dash when there is none yet."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def history_table(runs: list[dict[str, Any]]) -> None:
     """Every run with its final scores, model, dataset, group, state and time."""
-    rows = [
-        {
-            "run": r["run"],
-            "model": r["model"],
-            "dataset": r["dataset"],
-            "group": r["group"],
-            "state": r["state"],
-            "epochs": f"{r['epochs_run']}/{r['epochs'] or '?'}",
-            "best epoch": r["best_epoch"],
-            "val acc": r["val_acc"],
-            "val F1": r["val_f1"],
-            "test acc": r["test_acc"],
+    groups = any(r["group"] for r in runs)
+    rows = []
+    for r in runs:
+        best = f", best {r['best_epoch']}" if r["best_epoch"] else ""
+        row = {"run": r["run"], "model": r["model"], "dataset": r["dataset"]}
+        if groups:
+            row["group"] = r["group"] or ""
+        row |= {
+            "state": r["state"] + (" (cached features)" if r["feature_cache"] else ""),
+            "epochs": f"{r['epochs_run']}/{r['epochs'] or '?'}{best}",
+            "val acc": _score(r["val_acc"]),
+            "val F1": _score(r["val_f1"]),
+            "test acc": _score(r["test_acc"]),
             "time": _when(r["updated"] or r["started"]),
-            "cached features": r["feature_cache"],
         }
-        for r in runs
-    ]
-    pct = st.column_config.NumberColumn(format="%.3f")
+        rows.append(row)
     st.dataframe(
         rows,
         hide_index=True,
         key="train-history",
         column_config={
-            "val acc": pct,
-            "val F1": pct,
-            "test acc": pct,
-            "time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", help="last epoch or finish"),
+            "time": st.column_config.DatetimeColumn(format="MM-DD HH:mm", help="last epoch or finish"),
         },
     )
     st.caption(
@@ -473,8 +474,13 @@ chosen = choose_dataset(key="train")
 st.header("Jobs")
 jobs_area = st.container()  # filled after the forms, so a job their buttons just started shows at once
 if chosen and not read_only():
-    st.header("New training")
-    forms(chosen)
+    if _signature(jobs.list_jobs()):
+        # a job is running: its progress stays in view at the top, the forms fold away below it
+        with st.expander("New training: queue another job"):
+            forms(chosen)
+    else:
+        st.header("New training")
+        forms(chosen)
 with jobs_area:
     st.session_state["train-active"] = signature = _signature(jobs.list_jobs())
     st.fragment(live_jobs, run_every=REFRESH_ACTIVE_S if signature else REFRESH_IDLE_S)()

@@ -36,3 +36,6 @@ def test_home_builds_the_lfw_sample(yunet_home: Path, assets: Path, monkeypatch)
     at.button[0].click().run()
     assert not at.exception
     assert any("**lfw-sample**: 7 people + Unknown" in m.value for m in at.markdown)
+    assert any("Built 'lfw-sample':" in m.value and "Train page" in m.value for m in at.success)
+    at.run()  # the message is shown once, not on every later visit
+    assert not any("Built 'lfw-sample':" in m.value for m in at.success)

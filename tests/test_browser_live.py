@@ -93,6 +93,7 @@ def test_live_page_names_the_person_in_the_camera(live_run: str, app_url: str, p
     assert "video" in stats and "custom_cnn" in stats, stats
     player.get_by_role("button", name="STOP").click()
     page.get_by_text("Press START and allow the camera.").wait_for(timeout=30_000)
+    assert seen_names(page)[0] == PERSON  # what was recognised stays after STOP
     page.get_by_text("Video not starting? What to check").click()
     page.get_by_text("Camera permission").wait_for(timeout=10_000)
     shot(page, "live-guidance.png")

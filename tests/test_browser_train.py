@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from facecore import jobs
 from facecore.runs import list_runs
@@ -63,6 +64,9 @@ def train_through_the_ui(app_url: str, page) -> None:
     (job,) = wait_until(page, jobs.list_jobs, 30, "the job the button starts")
     page.get_by_text(job["id"]).first.wait_for(timeout=30_000)
     page.get_by_test_id("stProgress").first.wait_for(timeout=150_000)  # slow on a busy 2-core runner
+    # the button was at the bottom of the form; the forms fold away so the progress is in view
+    expect(page.get_by_test_id("stProgress").first).to_be_in_viewport(timeout=10_000)
+    assert page.get_by_text("New training: queue another job").count() == 1
     assert job["configs"][0]["epochs"] == 2 and job["configs"][0]["batch_size"] == 8
     seen: list[str] = []
     chart = page.get_by_test_id("stPlotlyChart")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -191,6 +192,30 @@ def test_suggest_threshold_on_hand_built_probs() -> None:
     scores = open_set_scores(np.log(probs), labels, 2)
     assert scores["max_softmax"] == {"auroc": 1.0, "far_at_95_known": 0.0}
     assert scores["max_logit"]["auroc"] == 1.0
+
+
+def test_a_copied_workspace_keeps_its_evaluations(
+    runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evaluations stay valid in a workspace copied elsewhere (times kept), with paths there."""
+    name = runs["names"][1]
+    r = evaluate_run(runs["dirs"][1], latency=False)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(runs["home"], moved)  # copy2: file times kept, as cp -a or rsync -a
+    monkeypatch.setenv("FACECORE_HOME", str(moved))
+    got = cached_evaluation(name, need_latency=False)
+    assert got is not None and got["accuracy"] == r["accuracy"]
+    assert got["checkpoint"] == str((moved / "models" / name / "best.pt").resolve())
+    assert got["dataset_path"] == str((moved / "datasets" / "faces").resolve())
+    for key in ("predictions_csv", "metrics_json", "run_dir"):
+        assert Path(got[key]).exists() and Path(got[key]).is_relative_to(moved.resolve()), key
+    assert _predictions(got["predictions_csv"]) == _predictions(r["predictions_csv"])
+    # a different checkpoint file under the same name is not the evaluated one
+    best = moved / "models" / name / "best.pt"
+    stamp = best.stat()
+    best.write_bytes(best.read_bytes() + b"\0")
+    os.utime(best, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert cached_evaluation(name, need_latency=False) is None
 
 
 @pytest.mark.slow

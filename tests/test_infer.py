@@ -324,3 +324,35 @@ def test_predict_with_nearest_on_photo(trained: SimpleNamespace) -> None:
             assert len(n["images"]) == 2
             assert all(-1.0 <= im["similarity"] <= 1.0 + 1e-3 for im in n["images"])
             assert all(Path(im["file"]).is_file() for im in n["images"])
+
+
+def test_embeddings_stay_right_while_other_threads_classify(
+    trained: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """classify() hooks the head for embeddings; probabilities() runs the same model in other
+    threads at the same time (live workers, other pages): their forwards must not leak in.
+
+    Made deterministic: right after classify's hook sees its own batch, another thread runs the head.
+    """
+    import threading
+
+    loaded = load_run(trained.run)
+    crops = decode_crops([p for p, _ in trained.dataset.items("train")[:2]])
+    alone_probs, alone_emb = loaded.classify(crops[:1])
+    head, register = loaded._head, loaded._head.register_forward_hook
+    me = threading.get_ident()
+
+    def foreign(_m: torch.nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
+        if threading.get_ident() == me:  # another thread's forward, inside this one's window
+            other = threading.Thread(target=lambda: head(torch.ones(3, inputs[0].shape[1])))
+            other.start()
+            other.join()
+
+    def register_then_foreign(hook, *args, **kwargs):
+        first, second = register(hook, *args, **kwargs), register(foreign)
+        return SimpleNamespace(remove=lambda: (first.remove(), second.remove()))
+
+    monkeypatch.setattr(head, "register_forward_hook", register_then_foreign)
+    probs, emb = loaded.classify(crops[:1])
+    assert emb.shape == alone_emb.shape and torch.allclose(emb, alone_emb, atol=1e-5)
+    assert np.allclose(probs, alone_probs, atol=1e-6)

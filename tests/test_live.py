@@ -87,19 +87,21 @@ def frames(trained: SimpleNamespace) -> list[np.ndarray]:
 
 
 class Slow:
-    """A model whose classify waits ``delay`` seconds first (and says when it started)."""
+    """A model whose probabilities() waits ``delay`` seconds first (and says when it started)."""
 
     def __init__(self, model: LoadedModel, delay: float) -> None:
         self.model = copy.copy(model)
         self.started = threading.Event()
-        original = model.classify
+        self.calls: list[int] = []  # the thread of each call
+        original = model.probabilities
 
-        def classify(crops):
+        def probabilities(crops, **kw):
+            self.calls.append(threading.get_ident())
             self.started.set()
             time.sleep(delay)
-            return original(crops)
+            return original(crops, **kw)
 
-        self.model.classify = classify  # type: ignore[method-assign]
+        self.model.probabilities = probabilities  # type: ignore[method-assign]
 
 
 # --- video files ------------------------------------------------------------------------------
@@ -173,6 +175,33 @@ def test_the_newest_frame_wins_and_stale_frames_are_dropped(model: LoadedModel, 
         assert stats.recognised == 2 and stats.dropped == 18 and recognizer.latest is second
         assert second.faces and second.published - second.submitted < 2.0  # no backlog was worked off
         assert stats.inference_ms["custom_cnn"] >= 500
+
+
+def test_two_workers_classify_two_frames_at_once_and_publish_in_order(
+    model: LoadedModel, frames: list
+) -> None:
+    """With ``workers=2`` a second frame is classified while the first still is: twice the
+    recognitions of a slow model, and a result never replaces a newer one."""
+    slow = Slow(model, delay=0.3)
+    published: list[int] = []
+    with LiveRecognizer([slow.model], threshold=0.0, workers=2, redetect_s=10.0) as recognizer:
+        original = recognizer._publish
+
+        def publish(result):
+            original(result)
+            published.append(recognizer.latest.seq)
+
+        recognizer._publish = publish  # type: ignore[method-assign]
+        for i in range(60):
+            recognizer.process(frames[i % len(frames)], pts=i / 30)
+            time.sleep(1 / 30)
+        stats = recognizer.stats()
+        assert len(set(slow.calls)) == 2, "both workers classified frames"
+        # 2 s of frames, 0.3 s per frame: one worker manages at most 7, two about twice that
+        assert stats.recognised >= 9, stats
+        assert published == sorted(published) and len(set(published)) == len(published)
+        named = recognizer.latest.faces[0].predictions[0]
+        assert named.raw_label == PERSON
 
 
 def test_results_reach_the_queue_and_the_names_seen(model: LoadedModel, frames: list) -> None:
@@ -348,7 +377,10 @@ def test_the_worker_alone_runs_with_one_torch_thread(model: LoadedModel, frames:
     before = threads_in_a_new_thread()
     inside: list[int] = []
     spy = copy.copy(model)
-    spy.classify = lambda crops: (inside.append(torch.get_num_threads()), model.classify(crops))[1]
+    spy.probabilities = lambda crops, **kw: (
+        inside.append(torch.get_num_threads()),
+        model.probabilities(crops, **kw),
+    )[1]
     with LiveRecognizer([spy], threads=1) as recognizer:
         recognizer.submit(frames[0])
         recognizer.results.get(timeout=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,15 @@ def test_live_page_with_a_trained_run(trained: SimpleNamespace) -> None:
     assert at.radio(key="live-camera").options == ["Live video", "Snapshot"]
     # AppTest has no WebRTC server session: the page says so instead of failing
     assert "Live video is not available in this session" in texts(at, "info")
+    # precision: auto by default, timed on this machine and said; float32 when chosen
+    assert at.radio(key="live-precision").value == "auto"
+    note = re.search(
+        r"Classifying in custom_cnn: (\w+) \(float32 (\d+) ms, int8 (\d+) ms per face\)", texts(at, "caption")
+    )
+    assert note, texts(at, "caption")
+    assert note[1] == ("int8" if int(note[3]) < int(note[2]) else "float32") or note[2] == note[3]
+    at.radio(key="live-precision").set_value("float32").run()
+    assert not at.exception and "Classifying in custom_cnn: float32." in texts(at, "caption")
 
     at.radio(key="live-models").set_value("All three models").run()
     assert not at.exception

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -135,7 +136,10 @@ def test_start_from_the_page_watch_stop_and_find_it_in_history(small_dataset: st
     assert "Stopped" in texts(at, "warning")
     history = at.dataframe[0].value
     row = history[history["run"] == run].iloc[0]
-    assert row["state"] == "stopped" and row["model"] == "custom_cnn" and row["best epoch"] >= 1
+    assert row["state"] == "stopped" and row["model"] == "custom_cnn"
+    done, best = re.fullmatch(r"(\d+)/50, best (\d+)", row["epochs"]).groups()
+    assert 1 <= int(best) <= int(done)
+    assert re.fullmatch(r"0\.\d{3}", row["val F1"]) and row["test acc"] == "-"  # not evaluated yet
 
 
 def test_delete_a_run_with_confirmation_and_refuse_one_being_trained(home: Path, no_weights: Path) -> None:

@@ -54,17 +54,33 @@ def test_live_int8_agrees_with_float_and_falls_back_when_it_cannot(
     ]
     with (
         LiveRecognizer(["tiny-cnn"], threshold=0.0) as fp,
-        LiveRecognizer(["tiny-cnn"], int8=True, threshold=0.0) as q,
+        LiveRecognizer(["tiny-cnn"], precision="int8", threshold=0.0) as q,
     ):
         assert q.int8 == {"custom_cnn": True} and q.int8_problems == {} and fp.int8 == {"custom_cnn": False}
+        assert q.precision == {"custom_cnn": "int8"} and fp.precision == {"custom_cnn": "float32"}
         labels = [[r.recognize(p).faces[0].predictions[0].label for p in photos] for r in (fp, q)]
     assert sum(a == b for a, b in zip(*labels, strict=True)) >= 3, labels
 
     shutil.rmtree(trained_home / "datasets" / "faces")  # nothing left to calibrate on
     clear_cache()
-    with LiveRecognizer(["tiny-cnn"], int8=True) as rec:
-        assert rec.int8 == {"custom_cnn": False}
-        assert "calibrates on the run's training faces" in rec.int8_problems["custom_cnn"]
-        assert rec.recognize(photos[0]).faces  # still recognising, in float
+    for precision in ("int8", "auto"):
+        with LiveRecognizer(["tiny-cnn"], precision=precision) as rec:
+            assert rec.precision == {"custom_cnn": "float32"} and rec.precision_ms == {}
+            assert "calibrates on the run's training faces" in rec.int8_problems["custom_cnn"]
+            assert rec.recognize(photos[0]).faces  # still recognising, in float
     with pytest.raises(FacecoreError, match="calibrates on the run's training faces"):
         load_run("tiny-cnn").int8_model()
+
+
+def test_auto_precision_times_both_and_picks_the_faster(trained_home: Path) -> None:
+    """``auto`` times float32 and int8 on this machine and classifies with the faster one."""
+    clear_cache()
+    with LiveRecognizer(["tiny-cnn"], precision="auto") as rec:
+        ms = rec.precision_ms["custom_cnn"]
+        assert set(ms) == {"float32", "int8"} and all(v > 0 for v in ms.values())
+        faster = min(ms, key=ms.get)
+        assert rec.precision == {"custom_cnn": faster}
+        assert rec.int8 == {"custom_cnn": faster == "int8"} and rec.int8_problems == {}
+        print(f"\nauto precision: {ms} -> {faster}")
+    with pytest.raises(FacecoreError, match="Precision must be one of auto, float32, int8"):
+        LiveRecognizer(["tiny-cnn"], precision="fp16")
