@@ -158,7 +158,9 @@ def start(configs: list[TrainConfig], group: str) -> None:
         st.error(str(exc))
         return
     models = ", ".join(c.model for c in configs)
-    st.toast(f"Started job {job_id}: {models}", icon=":material/model_training:")
+    # rerun at once: the forms fold away and the new job's progress is shown at the top
+    st.session_state["train-started"] = f"Started job {job_id}: {models}"
+    st.rerun()
 
 
 def forms(dataset: str) -> None:
@@ -296,9 +298,12 @@ def job_panel(job: dict[str, Any], queue_ahead: list[str]) -> None:
     st.markdown(job_header(job))
     if status == "running":
         progress_panel(job)
+    elif status == "queued" and not queue_ahead:
+        # first in line: its process is starting (loading PyTorch takes a few seconds)
+        st.progress(0.0, text="Starting the training process (loading PyTorch)")
     elif status == "queued":
-        ahead = f" behind {', '.join(f'`{j}`' for j in queue_ahead)}" if queue_ahead else ""
-        st.info(f"Queued{ahead}: jobs train one at a time, first come, first served.")
+        ahead = ", ".join(f"`{j}`" for j in queue_ahead)
+        st.info(f"Queued behind {ahead}: jobs train one at a time, first come, first served.")
     elif status == "failed":
         st.error(f"Failed: {job.get('message')}")
         st.code(jobs.read_log(job["id"], tail=30) or "(the log is empty)", language=None)
@@ -470,6 +475,8 @@ def history(dataset: str | None) -> None:
 # --- the page --------------------------------------------------------------------------------------
 
 st.title("Train")
+if "train-started" in st.session_state:
+    st.toast(st.session_state.pop("train-started"), icon=":material/model_training:")
 chosen = choose_dataset(key="train")
 st.header("Jobs")
 jobs_area = st.container()  # filled after the forms, so a job their buttons just started shows at once

@@ -94,7 +94,8 @@ def test_train_all_three_without_weights_queues_the_other_two(
     (job,) = jobs.list_jobs()
     assert [c["model"] for c in job["configs"]] == ["resnet50_scratch", "custom_cnn"]
     assert job["group"] == "study" and job["status"] == "queued"
-    assert "Queued" in texts(at, "info")
+    # first in line: shown as starting (its process loads PyTorch), not as waiting for others
+    assert any("Starting the training process" in t for t in progress_texts(at)), progress_texts(at)
     at.button(key=f"train-stop-{job['id']}").click().run()
     assert (home / "jobs" / job["id"] / "stop").exists()
 
