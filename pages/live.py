@@ -28,7 +28,8 @@ NEWEST = "newest run of each model"
 NO_FRAMES_S = 10.0
 #: two frames at once: ResNet-50 int8 went from 8.8 to 15.7 recognitions/s on 2 cores (README)
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-UI_REFRESH_S = 0.5  # the tables and stats beside the video; the video itself is drawn on every frame
+UI_REFRESH_S = 0.5
+KEEPALIVE_S = 3.0  # the tables and stats beside the video; the video itself is drawn on every frame
 
 
 def choose_runs(runs: list[dict[str, Any]]) -> list[str]:
@@ -180,11 +181,16 @@ def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) ->
     """
     started = time.monotonic()
     shown: dict[str, Any] = {}
+    drawn = started
 
     def draw(slot: Any, key: str, value: Any, render: Any) -> None:
-        if shown.get(key) != value:
+        nonlocal drawn
+        # the stats line is also redrawn every few seconds: the call is where Streamlit ends this
+        # loop once the viewer has gone (closed tab, STOP), so it must not wait for a change
+        if shown.get(key) != value or (key == "stats" and time.monotonic() - drawn > KEEPALIVE_S):
             shown[key] = value
             render(slot, value)
+            drawn = time.monotonic()
 
     while True:
         time.sleep(UI_REFRESH_S)
