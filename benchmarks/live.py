@@ -168,8 +168,8 @@ def measure(
     warmup: float,
     seconds: float,
     precision: str,
-    threads: int = 1,
-    workers: int = 1,
+    threads: int | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Open Live, pick ``run`` and the precision, stream the fake camera and measure (see above)."""
     page.goto(url)
@@ -201,10 +201,12 @@ def measure(
         text = page.get_by_test_id("stMain").inner_text()
         raise SystemExit(f"the page did not switch to {precision}; it reads:\n{text}") from None
     chosen = note.inner_text()
+    settings = {}
     for label, value in (("Frames recognised at once", workers), ("Torch threads", threads)):
         box = page.get_by_test_id("stSlider").filter(has_text=label)
         slider = box.get_by_role("slider")
         now = int(box.get_by_test_id("stSliderThumbValue").inner_text())
+        settings[label] = value = now if value is None else value  # None: the page's default
         if value != now:
             slider.focus()
             for _ in range(abs(value - now)):
@@ -238,8 +240,8 @@ def measure(
         "run": run,
         "precision": precision,
         "chosen": chosen,
-        "threads": threads,
-        "workers": workers,
+        "threads": settings["Torch threads"],
+        "workers": settings["Frames recognised at once"],
         "returned_fps": (n1 - n0) / (t1 - t0),
         "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
         "recognition_per_s": statistics.mean(s["recognition_per_s"] for s in samples),
@@ -284,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         "--precision", nargs="+", choices=list(LABELS), default=["auto", "float32", "int8"],
         help="the Live page's Precision setting, each measured in turn",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="the page's torch threads per frame")
-    parser.add_argument("--workers", type=int, default=1, help="the page's frames recognised at once")
+    parser.add_argument("--threads", type=int, help="the page's torch threads per frame (default: its own)")
+    parser.add_argument("--workers", type=int, help="the page's frames recognised at once (default: its own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
@@ -307,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                 for precision in args.precision:
                     print(f"measuring {model} ({run}), {precision} ...", file=sys.stderr, flush=True)
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
-                    label = f"{model} {precision}" + (f" x{args.threads} threads" if args.threads > 1 else "")
-                    label += f", {args.workers} workers" if args.workers > 1 else ""
+                    label = f"{model} {precision}" + (f" x{args.threads} threads" if args.threads else "")
+                    label += f", {args.workers} workers" if args.workers else ""
                     results[label] = measure(
                         page, url, run, args.warmup, args.seconds, precision, args.threads, args.workers
                     )

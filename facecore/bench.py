@@ -715,10 +715,6 @@ def format_markdown(result: dict[str, Any]) -> str:
         k = r["cache"]
         rec = k["recomputed"]["img_s"]
         n = AMORTISE_EPOCHS
-
-        def vs(v: float, rec: float = rec) -> str:
-            return f"{v / rec:.2f}x" if rec else "-"
-
         lines += [
             "",
             f"### {name}: cached features vs recomputing the frozen trunk",

@@ -646,10 +646,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     ) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
-        for name, chosen in recognizer.precision.items():
-            ms = recognizer.precision_ms.get(name)
-            timed = f" (float32 {ms['float32']:.1f} ms, int8 {ms['int8']:.1f} ms per face)" if ms else ""
-            print(f"{name}: {chosen}{timed}", file=sys.stderr)
+        for name, note in recognizer.precision_notes().items():
+            print(f"{name}: {note}", file=sys.stderr)
         summary = run_video(
             args.source,
             recognizer,

@@ -28,8 +28,8 @@ NEWEST = "newest run of each model"
 NO_FRAMES_S = 10.0
 #: two frames at once: ResNet-50 int8 went from 8.8 to 15.7 recognitions/s on 2 cores (README)
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-UI_REFRESH_S = 0.5
-KEEPALIVE_S = 3.0  # the tables and stats beside the video; the video itself is drawn on every frame
+UI_REFRESH_S = 0.5  # the tables and stats beside the video; the video itself is drawn on every frame
+KEEPALIVE_S = 3.0  # the stats line is redrawn at least this often (see show_results)
 
 
 def choose_runs(runs: list[dict[str, Any]]) -> list[str]:
@@ -133,11 +133,7 @@ def get_recognizer(runs: list[str], settings: tuple[int, int, int, str], thresho
 
 def precision_note(recognizer: LiveRecognizer) -> None:
     """Which precision each model runs in, with the timings ``auto`` chose by."""
-    parts = []
-    for name, chosen in recognizer.precision.items():
-        ms = recognizer.precision_ms.get(name)
-        timed = f" (float32 {ms['float32']:.0f} ms, int8 {ms['int8']:.0f} ms per face)" if ms else ""
-        parts.append(f"{name}: {chosen}{timed}")
+    parts = [f"{name}: {note}" for name, note in recognizer.precision_notes().items()]
     st.caption("Classifying in " + "; ".join(parts) + ".")
     for name, problem in recognizer.int8_problems.items():
         st.caption(f"{name} runs in float32: {problem}")
@@ -171,6 +167,11 @@ def percent(rows: list[dict[str, Any]], column: str) -> pd.DataFrame:
 def seen_rows(recognizer: LiveRecognizer) -> list[dict[str, Any]]:
     """The names recognised so far: name, model, times, best confidence."""
     return [{k: r[k] for k in ("name", "model", "times", "best")} for r in recognizer.seen()]
+
+
+def seen_table(slot: Any, rows: list[dict[str, Any]]) -> None:
+    """The "Recognised so far" table in ``slot``."""
+    slot.table(percent(rows, "best"), hide_index=True)
 
 
 def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) -> None:
@@ -208,7 +209,7 @@ def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) ->
             draw(now, "now", "none", lambda slot, _v: slot.caption("No face in view."))
         names = seen_rows(recognizer)
         if names:
-            draw(seen, "seen", names, lambda slot, v: slot.table(percent(v, "best"), hide_index=True))
+            draw(seen, "seen", names, seen_table)
         if figures.frames == 0 and time.monotonic() - started > NO_FRAMES_S:
             stats.warning("Connected, but no video frames arrive: see *Video not starting?* by the player.")
 
@@ -247,7 +248,7 @@ def live_video(recognizer: LiveRecognizer) -> None:
             now.info("Press START and allow the camera.")
             names = seen_rows(recognizer)
             if names:  # kept after STOP, until the models or settings change
-                seen.table(percent(names, "best"), hide_index=True)
+                seen_table(seen, names)
     if ctx.state.playing:
         show_results(recognizer, now, seen, stats)
 

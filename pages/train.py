@@ -479,9 +479,11 @@ if "train-started" in st.session_state:
     st.toast(st.session_state.pop("train-started"), icon=":material/model_training:")
 chosen = choose_dataset(key="train")
 st.header("Jobs")
-jobs_area = st.container()  # filled after the forms, so a job their buttons just started shows at once
+jobs_area = st.container()  # above the forms, filled after them
+# read once per run: a job a button starts reruns the page (start()), so this run has it
+st.session_state["train-active"] = signature = _signature(jobs.list_jobs())
 if chosen and not read_only():
-    if _signature(jobs.list_jobs()):
+    if signature:
         # a job is running: its progress stays in view at the top, the forms fold away below it
         with st.expander("New training: queue another job"):
             forms(chosen)
@@ -489,6 +491,5 @@ if chosen and not read_only():
         st.header("New training")
         forms(chosen)
 with jobs_area:
-    st.session_state["train-active"] = signature = _signature(jobs.list_jobs())
     st.fragment(live_jobs, run_every=REFRESH_ACTIVE_S if signature else REFRESH_IDLE_S)()
 history(chosen)
