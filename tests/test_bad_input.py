@@ -270,7 +270,8 @@ def test_exif_rotation_is_applied(tmp_path: Path) -> None:
     assert arr[5, 20, 2] > 200 and arr[55, 20, 0] > 200  # blue on top after the rotation
 
 
-def test_pgm_and_webp_and_bmp_are_accepted(tmp_path: Path) -> None:
+def test_pgm_and_webp_and_bmp_are_accepted(assets: Path, tmp_path: Path) -> None:
+    """(``assets``: FACE is one of them; without them the test skips, as the others do.)"""
     face = Image.open(FACE)
     for ext in ("pgm", "webp", "bmp"):
         (face.convert("L") if ext == "pgm" else face).save(tmp_path / f"f.{ext}")

@@ -211,7 +211,7 @@ def test_fetch_lfw_offline_says_what_to_do(tmp_path: Path) -> None:
         fetch_lfw(tmp_path / "dl")
 
 
-def test_fetch_lfw_uses_existing_download(tmp_path: Path) -> None:
+def test_fetch_lfw_uses_existing_download(assets: Path, tmp_path: Path) -> None:
     folder = make_people_tree(tmp_path / "dl" / "lfw_home" / "lfw_funneled", {"Colin_Powell": 2})
     assert fetch_lfw(tmp_path / "dl") == folder
 

@@ -96,7 +96,9 @@ def _all_files(root: Path) -> set[Path]:
 )
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 @given(archive=archives())
-def test_generated_archives_import_or_report(archive: tuple[bytes, list[str]], monkeypatch) -> None:
+def test_generated_archives_import_or_report(
+    assets: Path, archive: tuple[bytes, list[str]], monkeypatch
+) -> None:
     data, names = archive
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -133,7 +135,7 @@ def _accounted(name: str, seen: set[str]) -> bool:
 
 @settings(max_examples=200, deadline=None, database=None)
 @given(data=mutated())
-def test_generated_image_bytes_decode_or_report(data: bytes) -> None:
+def test_generated_image_bytes_decode_or_report(assets: Path, data: bytes) -> None:
     try:
         image = load_rgb(data)
     except ImageError as exc:

@@ -187,7 +187,9 @@ def test_resolve_a_noface_image_from_the_page(noface_dataset: str) -> None:
     assert "Every image in this dataset has a face" in texts(at)
 
 
-def test_the_lfw_sample_button_builds_a_dataset(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lfw_sample_button_builds_a_dataset(
+    assets: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FACECORE_LFW_SOURCE", str(LFW))
     at = open_page()
     at.number_input(key="lfw-people").set_value(2)
