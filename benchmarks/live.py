@@ -1,7 +1,7 @@
 """Benchmark the Live page end to end: a fake camera in Chromium, WebRTC to `streamlit run`, and back.
 
     python benchmarks/live.py [--home DIR] [--fps 30] [--seconds 20] [--models custom_cnn resnet50_scratch]
-                              [--precision auto float32 int8]
+                              [--precision auto float32 int8] [--gallery NAME] [--gallery-size 1000]
 
 For each model, the newest run in ``--home`` (default: a fresh temporary workspace, where each
 model is first trained for one epoch on 3 real LFW people + Unknown, 5 photos each) is chosen on the
@@ -14,6 +14,10 @@ After ``--warmup`` seconds the benchmark measures, for ``--seconds``:
   line (:class:`facecore.live.LiveStats`), sampled each second; ``lag`` is how far the frame callback
   runs behind the camera's clock, at the start and at the end of the window (a growing lag would
   mean frames queue up).
+
+``--gallery NAME`` measures the page recognising with a gallery of ``--home`` instead (dlib's
+face embedder and cosine matching); ``--gallery-size N`` first enrolls N LFW photos into a gallery
+``bench-N`` (once; kept in ``--home``).
 
 ``resnet50_pretrained`` has exactly the architecture of ``resnet50_scratch`` (the same speed), so
 it is not measured separately. Prints a Markdown table (or JSON with ``--json``) and the load average.
@@ -45,6 +49,7 @@ if str(ROOT) not in sys.path:
 DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
 CHROMIUM = "/usr/bin/chromium"
 PEOPLE = ("Colin_Powell", "Tony_Blair", "Hugo_Chavez")
+DEFAULT_MODELS = ["custom_cnn", "resnet50_scratch"]
 STATS = re.compile(r"video ([\d.]+) fps \| recognition ([\d.]+)/s \| detection ([\d.]+) ms \| (.*)")
 FRAME_COUNTER = """() => {
   const v = document.querySelector('video');
@@ -93,6 +98,38 @@ def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, 
         )
         chosen[model] = train(cfg)["run"]
     return {m: chosen[m] for m in models}
+
+
+def prepare_gallery(home: Path, assets: Path, size: int) -> str:
+    """Gallery ``bench-<size>`` in ``home``: the first ``size`` LFW photos (people in name order,
+    Colin Powell's first photos among them), enrolled once and kept."""
+    os.environ["FACECORE_HOME"] = str(home)
+    from facecore.gallery.enroll import enroll_source
+    from facecore.gallery.store import list_galleries, load_gallery
+
+    name = f"bench-{size}"
+    if name in list_galleries() and len(load_gallery(name).files) >= size * 0.95:
+        return name
+    lfw = assets / "lfw-deepfunneled"
+    src = home / "downloads" / f"{name}-src"
+    shutil.rmtree(src, ignore_errors=True)
+    others = sorted(p.name for p in lfw.iterdir() if p.is_dir() and p.name != "Colin_Powell")
+    people = ["Colin_Powell", *others]
+    left = size
+    for person in people:
+        files = sorted((lfw / person).glob("*.jpg"))[: min(left, 40)]
+        if not files:
+            continue
+        (src / person).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, src / person / f.name)
+        left -= len(files)
+        if left <= 0:
+            break
+    print(f"enrolling {size} LFW photos into gallery {name} ...", file=sys.stderr, flush=True)
+    report = enroll_source(name, src, largest=True)
+    print(f"{report.total} faces of {len(report.added)} people enrolled", file=sys.stderr, flush=True)
+    return name
 
 
 def camera_video(path: Path, assets: Path, fps: int) -> Path:
@@ -175,6 +212,9 @@ def measure(
     page.goto(url)
     page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
     page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
+    one = page.get_by_text("One model", exact=True)
+    if one.count():  # with galleries in the workspace the page starts on "A gallery"
+        one.click()
     page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
     page.get_by_role("option").filter(has_text=run).first.click()
     page.get_by_text(f"Calibrated on the validation split: {run}").wait_for(timeout=30_000)
@@ -201,6 +241,12 @@ def measure(
         text = page.get_by_test_id("stMain").inner_text()
         raise SystemExit(f"the page did not switch to {precision}; it reads:\n{text}") from None
     chosen = note.inner_text()
+    settings = set_workers(page, workers, threads)
+    return {"run": run, "precision": precision, "chosen": chosen, **stream(page, warmup, seconds, settings)}
+
+
+def set_workers(page, workers: int | None, threads: int | None) -> dict[str, int]:
+    """Set the Performance sliders (None: leave the page's default); return the values in force."""
     settings = {}
     for label, value in (("Frames recognised at once", workers), ("Torch threads", threads)):
         box = page.get_by_test_id("stSlider").filter(has_text=label)
@@ -213,6 +259,27 @@ def measure(
                 slider.press("ArrowRight" if value > now else "ArrowLeft")
             page.wait_for_timeout(1500)
         assert int(box.get_by_test_id("stSliderThumbValue").inner_text()) == value, label
+    return settings
+
+
+def measure_gallery(page, url: str, gallery: str, warmup: float, seconds: float, workers: int | None) -> dict:
+    """Open Live, recognise with ``gallery``, stream the fake camera and measure."""
+    page.goto(url)
+    page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
+    page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
+    page.get_by_text("A gallery (enrolled people)", exact=True).click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Gallery").click()
+    page.get_by_role("option").filter(has_text=gallery).first.click()
+    note = page.get_by_text(re.compile(r"Classifying in gallery .*enrolled faces")).first
+    note.wait_for(timeout=180_000)
+    page.get_by_text("Performance", exact=True).click()
+    settings = set_workers(page, workers, None)
+    return {"run": f"gallery:{gallery}", "precision": "-", "chosen": note.inner_text(),
+            **stream(page, warmup, seconds, settings)}
+
+
+def stream(page, warmup: float, seconds: float, settings: dict[str, int]) -> dict[str, Any]:
+    """Press START, wait ``warmup`` s, then sample the page's stats for ``seconds``."""
     player = page.frame_locator("iframe[title*='webrtc']")
     player.get_by_role("button", name="START").click()
     player.locator("video").first.wait_for(timeout=60_000)
@@ -233,14 +300,11 @@ def measure(
     except Exception:  # noqa: BLE001 - the figures are taken; a stuck player only matters for the next page
         page.screenshot(path=str(Path(tempfile.gettempdir()) / "facecore-bench-live-stop.png"))
     if not samples:
-        raise SystemExit(f"no stats on the page for {run}")
+        raise SystemExit(f"no stats on the page: {page.get_by_test_id('stMain').inner_text()[:2000]}")
     lags = [s["lag_ms"] for s in samples if "lag_ms" in s]
     third = max(1, len(lags) // 3)
     return {
-        "run": run,
-        "precision": precision,
-        "chosen": chosen,
-        "threads": settings["Torch threads"],
+        "threads": settings.get("Torch threads"),
         "workers": settings["Frames recognised at once"],
         "returned_fps": (n1 - n0) / (t1 - t0),
         "callback_fps": statistics.mean(s["callback_fps"] for s in samples),
@@ -278,7 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="workspace with runs (default: a temporary one)")
     parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
-    parser.add_argument("--models", nargs="+", default=["custom_cnn", "resnet50_scratch"])
+    parser.add_argument("--models", nargs="+", help="default: custom_cnn resnet50_scratch (or none)")
+    parser.add_argument("--gallery", action="append", default=[], metavar="NAME",
+                        help="measure the Live page on this gallery of --home; repeatable")
+    parser.add_argument("--gallery-size", type=int, metavar="N",
+                        help="measure on gallery bench-N: N LFW photos enrolled (made once in --home)")
     parser.add_argument("--fps", type=int, default=30, help="the fake camera's frame rate")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -297,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="facecore-bench-live-") as tmp:
         home = (args.home or Path(tmp) / "home").resolve()
-        runs = prepare_workspace(home, args.assets, args.models)
+        galleries = list(args.gallery)
+        if args.gallery_size:
+            galleries.append(prepare_gallery(home, args.assets, args.gallery_size))
+        models = args.models if args.models is not None else ([] if galleries else DEFAULT_MODELS)
+        runs = prepare_workspace(home, args.assets, models)
         video = camera_video(Path(tmp) / "camera.y4m", args.assets, args.fps)
         flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
         flags += [f"--use-file-for-fake-video-capture={video}", "--autoplay-policy=no-user-gesture-required"]
@@ -315,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
                         page, url, run, args.warmup, args.seconds, precision, args.threads, args.workers
                     )
                     page.close()
+            for gallery in galleries:
+                print(f"measuring gallery {gallery} ...", file=sys.stderr, flush=True)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                label = f"gallery {gallery}" + (f", {args.workers} workers" if args.workers else "")
+                results[label] = measure_gallery(page, url, gallery, args.warmup, args.seconds, args.workers)
+                page.close()
             browser.close()
     print(json.dumps(results, indent=2) if args.json else table(results, args.fps, load))
     return 0

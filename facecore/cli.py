@@ -586,6 +586,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recognizers(args: argparse.Namespace) -> list[str]:
+    """``--model`` runs, then ``--gallery`` galleries as ``gallery:NAME``; at least one."""
+    specs = list(args.model) + [f"gallery:{g}" for g in args.gallery]
+    if not specs:
+        raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
+    return specs
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from facecore.images import load_rgb
     from facecore.infer import Predictor
@@ -593,7 +601,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.nearest < 0:
         raise FacecoreError(f"--nearest must be 0 or more, got {args.nearest}.")
     predictor = Predictor(
-        args.model,
+        _recognizers(args),
         detector=args.detector,
         threshold=args.threshold,
         max_faces=args.max_faces,
@@ -634,7 +642,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from facecore.live import LiveRecognizer, run_video
 
     with LiveRecognizer(
-        args.model,
+        _recognizers(args),
         detector=args.detector,
         threshold=args.threshold,
         max_faces=args.max_faces,
@@ -931,12 +939,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print comparison.json to stdout")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("predict", help="recognise the faces in one image with one or more trained runs")
+    p = sub.add_parser("predict", help="recognise the faces in one image with trained runs and galleries")
     p.add_argument("image")
+    p.add_argument("--gallery", action="append", default=[], metavar="NAME",
+                   help="a gallery to recognise with (beside or instead of runs); repeatable")
     p.add_argument(
         "--model",
         action="append",
-        required=True,
+        default=[],
         metavar="RUN",
         help="run name, run folder or .pt checkpoint; repeat to compare runs",
     )
@@ -957,8 +967,10 @@ def build_parser() -> argparse.ArgumentParser:
         "source", metavar="VIDEO_OR_CAMERA", help="a video file (.mp4, .avi, .y4m ...) or a camera index"
     )
     p.add_argument(
-        "--model", action="append", required=True, metavar="RUN", help="run name, folder or .pt; repeatable"
+        "--model", action="append", default=[], metavar="RUN", help="run name, folder or .pt; repeatable"
     )
+    p.add_argument("--gallery", action="append", default=[], metavar="NAME",
+                   help="a gallery to recognise with (beside or instead of runs); repeatable")
     p.add_argument("--threshold", type=float, help="unknown threshold (default: each run's own)")
     p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
     p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
@@ -990,6 +1002,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"
     )
     p.set_defaults(func=cmd_live)
+    from facecore.gallery.cli import add_parser as add_gallery_parser
+
+    add_gallery_parser(sub)
     p = sub.add_parser("bench", help="training and inference images/s per model against compute-bound rates")
     from facecore.bench import add_arguments
 

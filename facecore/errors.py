@@ -65,3 +65,23 @@ class JobError(FacecoreError):
 
 class RunError(FacecoreError):
     """A run cannot be found, added or deleted."""
+
+
+class EmbedderError(FacecoreError):
+    """A face embedder cannot be built (unknown name, missing model files, unusable run)."""
+
+
+class GalleryError(FacecoreError):
+    """A gallery is missing, damaged, edited by hand, or cannot do what was asked."""
+
+
+class GalleryExistsError(GalleryError):
+    """A gallery of that name exists already."""
+
+
+class GalleryMismatchError(GalleryError):
+    """A gallery built with one embedder is used with another (embeddings are not comparable)."""
+
+
+class EnrollmentError(GalleryError):
+    """A photo cannot be enrolled: no face, more than one face, or not an image."""

@@ -295,3 +295,54 @@ __all__ = [
     "bars_figure", "confusion_figure", "confusion_select_figure", "cost_figure", "curves_figure",
     "faces_image", "openset_figure", "openset_threshold_figure", "run_color",
 ]
+
+
+def threshold_curve_figure(
+    rows: Sequence[Mapping[str, Any]], threshold: float, *, target_far: float | None = None, title: str = ""
+) -> go.Figure:
+    """False-accept rate and known faces accepted against the threshold, with the operating point.
+
+    ``rows``: :func:`facecore.openset.sweep` rows (a gallery's calibration); only the range where
+    either rate changes is drawn.
+    """
+    pts = [r for r in rows if r.get("false_accept_rate") is not None or r.get("known_accepted") is not None]
+    moving = [
+        r for r in pts if 0 < (r.get("false_accept_rate") or 0) < 1 or 0 < (r.get("known_accepted") or 0) < 1
+    ]
+    if moving:
+        lo = max(0.0, float(moving[0]["threshold"]) - 0.05)
+        hi = min(1.0, float(moving[-1]["threshold"]) + 0.05)
+        pts = [r for r in pts if lo <= float(r["threshold"]) <= hi]
+    fig = go.Figure()
+    for key, name, color in (
+        ("false_accept_rate", "strangers accepted (false-accept rate)", "#d62728"),
+        ("known_accepted", "enrolled people's faces accepted", "#1f77b4"),
+    ):
+        if any(r.get(key) is not None for r in pts):
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["threshold"] for r in pts],
+                    y=[r.get(key) for r in pts],
+                    mode="lines",
+                    name=name,
+                    line={"color": color, "shape": "hv"},
+                    hovertemplate="threshold %{x:.3f}<br>" + name + " %{y:.3f}<extra></extra>",
+                )
+            )
+    fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"threshold {threshold:.3f}")
+    if target_far is not None:
+        fig.add_hline(
+            y=target_far,
+            line_dash="dot",
+            line_color="#d62728",
+            annotation_text=f"target {target_far:.1%}",
+            annotation_position="bottom left",
+        )
+    fig.update_layout(
+        title=title or "Threshold calibration",
+        height=360,
+        xaxis={"title": "threshold (cosine similarity to the best-matching person)"},
+        yaxis={"title": "share of faces", "range": [-0.02, 1.02]},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig

@@ -135,6 +135,9 @@ def _writable(a: np.ndarray) -> np.ndarray:
 class LoadedModel:
     """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
 
+    #: what :meth:`classify` scores are (a gallery's are ``cosine``): a threshold applies to one kind
+    score_kind = "probability"
+
     def __init__(
         self,
         model: nn.Module,
@@ -346,6 +349,18 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
         return loaded
 
 
+def load_recognizer(spec: str | Path | Any, *, device: str | torch.device = "auto") -> Any:
+    """A trained run (:func:`load_run`) or, for ``gallery:NAME``, a gallery with its embedder
+    (:class:`facecore.gallery.match.GalleryModel`); objects already loaded are returned as they are."""
+    if not isinstance(spec, (str, Path)):
+        return spec
+    if isinstance(spec, str) and spec.startswith("gallery:"):
+        from facecore.gallery.match import load_gallery_model
+
+        return load_gallery_model(spec)
+    return load_run(spec, device=device)
+
+
 def clear_cache() -> None:
     """Forget every loaded run."""
     with _CACHE_LOCK:
@@ -469,7 +484,7 @@ class NearestImages:
 class Predictor:
     """Detect, crop and classify faces with one or more trained runs.
 
-    ``models``: run folders, run names or ``.pt`` files; ``detector``: a name for
+    ``models``: run folders, run names or ``.pt`` files, or ``gallery:NAME``; ``detector``: a name for
     :func:`~facecore.detect.create_detector` or a :class:`Detector`; ``threshold``: None uses
     each run's calibrated threshold, a number overrides it for all runs; ``max_faces``: the
     best-ranked faces kept per image.
@@ -497,14 +512,17 @@ class Predictor:
                 raise FacecoreError(f"The threshold must be a finite number, got {threshold!r}.")
         if max_faces < 1:
             raise FacecoreError(f"max_faces must be at least 1, got {max_faces}.")
-        self.models = [load_run(m, device=device) for m in models]
+        self.models = [load_recognizer(m, device=device) for m in models]
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.threshold = None if threshold is None else float(threshold)
         self.max_faces = int(max_faces)
 
     def threshold_for(self, model: LoadedModel) -> float:
-        """The threshold applied to ``model``: the override, else the run's own."""
-        return model.threshold if self.threshold is None else self.threshold
+        """The threshold applied to ``model``: the override (for probabilities), else its own."""
+        return self.threshold if self._overrides(model) else model.threshold
+
+    def _overrides(self, model: LoadedModel) -> bool:
+        return self.threshold is not None and model.score_kind == "probability"
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """The faces to classify: the detector's best ``max_faces``."""
@@ -541,7 +559,7 @@ class Predictor:
         for m in self.models:
             if id(m) not in results:  # the same run listed twice is run once
                 probs, emb = m.classify(crops_for(m))
-                results[id(m)] = (m.predictions(probs, self.threshold), emb)
+                results[id(m)] = (m.predictions(probs, self.threshold_for(m)), emb)
         faces = []
         for i, det in enumerate(detections):
             face = FacePrediction(
@@ -575,6 +593,7 @@ __all__ = [
     "NearestImages",
     "Predictor",
     "clear_cache",
+    "load_recognizer",
     "load_run",
     "resolve_checkpoint",
 ]

@@ -226,13 +226,16 @@ class LiveRecognizer:
         precision: str = "float32",
         workers: int = 1,
     ) -> None:
-        from facecore.infer import LoadedModel, load_run
+        from facecore.infer import load_recognizer
 
-        if isinstance(models, (str, Path, LoadedModel)):
+        if isinstance(models, (str, Path)) or not isinstance(models, Sequence):
             models = [models]
         if not models:
-            raise FacecoreError("Choose at least one trained run for live recognition.")
-        self.models = [m if isinstance(m, LoadedModel) else load_run(m, device=device) for m in models]
+            raise FacecoreError("Choose at least one trained run or gallery for live recognition.")
+        self.models = [load_recognizer(m, device=device) for m in models]
+        for m in self.models:
+            if hasattr(m, "warm"):  # a gallery: its embedder's worker processes start now
+                m.warm()
         self.detector = live_detector(detector) if isinstance(detector, str) else detector
         self.threshold = threshold
         self.max_faces = max(1, int(max_faces))
@@ -278,6 +281,8 @@ class LiveRecognizer:
 
     # -- configuration
     def _choose_precision(self, model: LoadedModel, name: str, precision: str) -> str:
+        if model.score_kind != "probability":  # a gallery: its embedder has one precision
+            return "float32"
         if precision == "float32" or (precision == "auto" and model.device.type != "cpu"):
             return "float32"
         try:
@@ -295,7 +300,12 @@ class LiveRecognizer:
         """Per display name: its precision, with the timings ``auto`` chose by, e.g.
         ``int8 (float32 152 ms, int8 67 ms per face)``."""
         notes = {}
-        for name, chosen in self.precision.items():
+        for model, name in zip(self.models, self.names, strict=True):
+            if model.score_kind == "cosine":  # a gallery
+                faces = len(model.gallery.files)
+                notes[name] = f"{model.embedder.name} embeddings matched against {faces} enrolled faces"
+                continue
+            chosen = self.precision[name]
             ms = self.precision_ms.get(name)
             timed = f" (float32 {ms['float32']:.0f} ms, int8 {ms['int8']:.0f} ms per face)" if ms else ""
             notes[name] = chosen + timed
@@ -369,7 +379,9 @@ class LiveRecognizer:
             t0 = self.clock()
             probs = model.probabilities(crops[model.margin], int8=self.precision[name] == "int8")
             inference_ms[name] = (self.clock() - t0) * 1000.0
-            predictions.append(model.predictions(probs, self.threshold))
+            # the threshold override is on the probability scale; a gallery keeps its own (cosine)
+            override = self.threshold if model.score_kind == "probability" else None
+            predictions.append(model.predictions(probs, override))
         faces = [
             FacePrediction(
                 box=tuple(int(v) for v in d.box),  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ Layout under the workspace root (default: the current directory)::
     models/<run>/      trained runs (checkpoints, metrics.csv, config)
     detectors/         detector model files (YuNet .onnx)
     downloads/         raw downloads (LFW via scikit-learn)
+    galleries/<name>/  enrolled people for recognition by embedding (faces, embeddings, threshold)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import tempfile
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from filelock import FileLock
@@ -49,6 +50,10 @@ def downloads_dir() -> Path:
     return home() / "downloads"
 
 
+def galleries_dir() -> Path:
+    return home() / "galleries"
+
+
 def safe_name(name: str, *, what: str = "name") -> str:
     """Return ``name`` as a portable file or folder name, or raise if nothing usable is left.
 
@@ -76,6 +81,43 @@ def dataset_lock(name: str, timeout: float = 600.0) -> Iterator[None]:
     lock = FileLock(str(root / f".{safe_name(name, what='dataset name')}.lock"), timeout=timeout)
     with lock:
         yield
+
+
+@contextlib.contextmanager
+def folder_lock(root: Path, name: str, *, what: str, timeout: float = 600.0) -> Iterator[None]:
+    """Serialise writers of ``root/<name>`` across processes with ``root/.<name>.lock``."""
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{safe_name(name, what=what)}.lock"), timeout=timeout):
+        yield
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path, *, keep: Iterable[str] = (), lock_what: str = "name") -> Iterator[Path]:
+    """Change the folder ``final`` all at once: lock, recover, stage, then swap in or discard.
+
+    Yields a fresh staging folder holding hard links (or copies) of the entries of ``final``
+    named in ``keep`` (``"*"``: all of them). When the block ends normally the staging folder
+    replaces ``final`` (:func:`swap_in`); when it raises, it is deleted and ``final`` is
+    untouched. Writers of one folder are serialised by a file lock beside it.
+    """
+    keep = set(keep)
+    with folder_lock(final.parent, final.name, what=lock_what):
+        recover(final)
+        staged = staging_dir(final)
+        try:
+            if final.is_dir():
+                for item in final.iterdir():
+                    if "*" not in keep and item.name not in keep:
+                        continue
+                    if item.is_dir():
+                        shutil.copytree(item, staged / item.name, copy_function=link_or_copy)
+                    else:
+                        link_or_copy(item, staged / item.name)
+            yield staged
+            swap_in(staged, final)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

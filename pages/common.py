@@ -109,12 +109,16 @@ def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: 
 
 
 def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predictor:
-    """A :class:`Predictor` for ``runs``, kept across reruns until a checkpoint file (its modification
-    time) or the YuNet model file changes."""
+    """A :class:`Predictor` for ``runs`` (and ``gallery:NAME`` galleries), kept across reruns until a
+    checkpoint file or gallery (its modification time) or the YuNet model file changes."""
+    from facecore.gallery.store import gallery_stamp
     from facecore.infer import resolve_checkpoint
 
-    paths = tuple(str(resolve_checkpoint(r)) for r in runs)
-    stamps = tuple(Path(p).stat().st_mtime_ns for p in paths)
+    paths = tuple(str(r) if str(r).startswith("gallery:") else str(resolve_checkpoint(r)) for r in runs)
+    stamps = tuple(
+        gallery_stamp(p.removeprefix("gallery:")) if p.startswith("gallery:") else Path(p).stat().st_mtime_ns
+        for p in paths
+    )
     return _predictor(paths, stamps, detector, str(find_yunet_model() or ""))
 
 

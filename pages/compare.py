@@ -25,6 +25,8 @@ from facecore.figures import (
     faces_image,
     openset_threshold_figure,
 )
+from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
+from facecore.gallery.store import list_galleries
 from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
 from facecore.mode import read_only
 from pages.common import get_predictor, list_runs, read_predictions, setup_page
@@ -103,6 +105,45 @@ def evaluate(chosen: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[r["run"]] = result
         for warning in result.get("warnings", []):
             st.warning(f"{r['run']}: {warning}")
+    return out
+
+
+def choose_galleries(dataset: str) -> list[str]:
+    """Galleries to put beside the runs, evaluated on the same dataset's test split."""
+    names = list_galleries()
+    if not names:
+        return []
+    return st.multiselect(
+        "Galleries beside them (recognition by face embeddings, no training)",
+        names,
+        default=names[:1],
+        key=f"compare-galleries-{dataset}",
+        help="Each gallery is evaluated on this dataset's test split: the same faces as the runs.",
+    )
+
+
+def evaluate_galleries(names: list[str], dataset: str) -> dict[str, dict[str, Any]]:
+    """Each gallery's evaluation on ``dataset``'s test split: saved, else computed now (and saved)."""
+    out = {}
+    for name in names:
+        label = f"gallery:{name}"
+        try:
+            result = cached_gallery_evaluation(name, dataset)
+            if result is None and read_only():
+                st.warning(
+                    f"Gallery {name} has not been evaluated on {dataset}, and presentation mode saves "
+                    f"nothing: `python -m facecore gallery evaluate {name} --dataset {dataset}` first."
+                )
+                continue
+            if result is None:
+                with st.spinner(f"Evaluating gallery {name} on the test images (once: the result is saved)…"):
+                    result = evaluate_gallery(name, dataset)
+        except FacecoreError as exc:
+            st.error(f"Gallery {name} cannot be evaluated: {exc}")
+            continue
+        out[label] = {**result, "checkpoint": label}
+        for warning in result.get("warnings", []):
+            st.warning(f"{label}: {warning}")
     return out
 
 
@@ -364,7 +405,10 @@ def photo_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> No
         max_upload_size=MAX_FILE_BYTES // 2**20,
         key="compare-photo",
     )
-    runs = " ".join(f"--model {label}" for label in evals)
+    runs = " ".join(
+        f"--gallery {label.removeprefix('gallery:')}" if label.startswith("gallery:") else f"--model {label}"
+        for label in evals
+    )
     st.caption(f"From the command line: `python -m facecore predict PHOTO {runs} --nearest 3`")
     if upload is not None:
         show_photo(upload.getvalue(), upload.name, {short[k]: e["checkpoint"] for k, e in evals.items()})
@@ -411,7 +455,8 @@ def show_photo(data: bytes, name: str, checkpoints: dict[str, str]) -> None:
                         st.caption(f"{short}: closest training images unavailable ({near['error']})")
                         continue
                     images = [im for im in near["images"] if Path(im["file"]).is_file()]
-                    st.caption(f"{short}: closest training images (cosine similarity)")
+                    where = "enrolled faces" if short.startswith("gallery:") else "training images"
+                    st.caption(f"{short}: closest {where} (cosine similarity)")
                     if images:
                         st.image(
                             [im["file"] for im in images],
@@ -433,12 +478,18 @@ def main() -> None:
             "the command line: `python -m facecore train --dataset NAME --model all`."
         )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        if list_galleries():
+            st.subheader("Try a photo with a gallery")
+            photo_section({f"gallery:{g}": {"checkpoint": f"gallery:{g}"} for g in list_galleries()},
+                          {f"gallery:{g}": f"gallery:{g}" for g in list_galleries()})
         return
     chosen = choose_runs(runs)
-    if not chosen:
-        st.info("Choose at least one run to compare.")
+    galleries = choose_galleries(st.session_state.get("compare-dataset") or runs[0]["dataset"])
+    if not chosen and not galleries:
+        st.info("Choose at least one run or gallery to compare.")
         return
     evals = evaluate(chosen)
+    evals |= evaluate_galleries(galleries, st.session_state.get("compare-dataset") or runs[0]["dataset"])
     if not evals:
         return
     short = short_names(evals)

@@ -46,6 +46,7 @@ from facecore.sample import build_sample
 from facecore.splits import SPLITS
 from facecore.transforms import AugmentConfig, augment_image, is_deterministic
 from pages.common import choose_dataset, ice_servers, setup_page
+from pages.gallery_panel import gallery_section
 
 setup_page()
 
@@ -53,7 +54,7 @@ GRID_COLUMNS = 6
 PAGE_SIZE = 24
 NOFACE_PAGE_SIZE = 8
 AUG_VERSIONS = 5
-SECTIONS = ("overview", "faces", "noface", "augment", "add")
+SECTIONS = ("overview", "faces", "noface", "augment", "add", "gallery")
 #: Sections that only change the dataset: absent in presentation mode.
 EDIT_SECTIONS = ("noface", "add")
 SECTION_LABELS = {
@@ -62,6 +63,7 @@ SECTION_LABELS = {
     "noface": "No face found",
     "augment": "Augmentation",
     "add": "Add faces",
+    "gallery": "Enroll into a gallery",
 }
 DETECTORS = ("auto", "yunet", "haar", "none")
 SPLIT_LABELS = {"train": "Train", "val": "Validation", "test": "Test"}
@@ -351,8 +353,9 @@ def enroll_state(target: int) -> dict:
     return state
 
 
-def enroll(name: str) -> None:
-    """Capture N good face crops of one person from the browser camera, then save them."""
+def enroll(name: str, saver: Callable[[str, list, str], None] | None = None) -> None:
+    """Capture N good face crops of one person from the browser camera, then save them (into the
+    dataset ``name``, or with ``saver(person, crops, detector)``, e.g. into a gallery)."""
     left, right = st.columns(2)
     person = left.text_input("Your name", key="enroll-person", placeholder="e.g. Ada Lovelace")
     target = int(right.number_input("Faces to capture", 3, 200, 20, key="enroll-target"))
@@ -370,7 +373,8 @@ def enroll(name: str) -> None:
     playing = webrtc_capture(state["session"]) if live else None
     if playing is None:
         snapshot_capture(state["session"])
-    st.fragment(enroll_progress, run_every=0.7 if playing else None)(name, person)
+    save = saver or partial(save_enrollment, name)
+    st.fragment(enroll_progress, run_every=0.7 if playing else None)(name, person, save)
 
 
 def webrtc_capture(session: EnrollSession) -> bool | None:
@@ -420,7 +424,7 @@ def snapshot_capture(session: EnrollSession) -> None:
     (st.success if verdict.accepted else st.warning)(f"This photo: {verdict.reason}.")
 
 
-def enroll_progress(name: str, person: str) -> None:
+def enroll_progress(name: str, person: str, saver: Callable[[str, list, str], None]) -> None:
     """The counter, the last rejection, the crops so far, and Save (polls the session's queue)."""
     state = st.session_state.get("enroll")
     if state is None:
@@ -443,13 +447,14 @@ def enroll_progress(name: str, person: str) -> None:
     ready = bool(crops and person.strip() and name)
     label = f"Save {len(crops)} face{'s' if len(crops) != 1 else ''} as {person.strip() or '…'}"
     if save.button(label, type="primary", key="enroll-save", disabled=not ready):
-        save_enrollment(name, person, crops, session.detector.name)
+        saver(person, crops, session.detector.name)
     if again.button("Start over", key="enroll-reset", disabled=not crops):
         st.session_state.pop("enroll", None)
         st.rerun(scope="app")
 
 
 def save_enrollment(name: str, person: str, crops: list, detector: str) -> None:
+    """Add the captured crops to dataset ``name`` as ``person``."""
     result = act(partial(add_crops, source="webcam", detector=detector), name, person, crops)
     if result is not None:
         st.session_state.pop("enroll", None)
@@ -675,6 +680,8 @@ def empty_state() -> None:
         add_faces(None)
     with right, st.container(border=True):
         lfw_sample()
+    with st.expander("Or enroll people into a gallery: recognised from a few photos each, no training"):
+        gallery_section(None, None)
 
 
 def dataset_view(name: str) -> None:
@@ -694,7 +701,9 @@ def dataset_view(name: str) -> None:
         label_visibility="collapsed",
     )
     views = {"overview": overview, "faces": faces, "noface": noface, "augment": augmentation}
-    if section == "add":
+    if section == "gallery":
+        gallery_section(ds, enroll)
+    elif section == "add":
         add_faces(ds)
         with st.expander("Or build the LFW sample"):
             lfw_sample()

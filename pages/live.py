@@ -17,6 +17,8 @@ import streamlit as st
 
 from facecore.device import gpu_available
 from facecore.errors import FacecoreError
+from facecore.gallery.match import load_gallery_model
+from facecore.gallery.store import list_galleries, load_gallery
 from facecore.images import load_rgb
 from facecore.live import LiveRecognizer, LiveResult, default_runs
 from facecore.runs import COMPARED_MODELS
@@ -32,9 +34,15 @@ UI_REFRESH_S = 0.5  # the tables and stats beside the video; the video itself is
 KEEPALIVE_S = 3.0  # the stats line is redrawn at least this often (see show_results)
 
 
-def choose_runs(runs: list[dict[str, Any]]) -> list[str]:
-    """One run, or one run of each of the three models (default: the newest, or a group's)."""
-    mode = st.radio("Models", ["One model", "All three models"], horizontal=True, key="live-models")
+GALLERY = "A gallery (enrolled people)"
+
+
+def choose_runs(runs: list[dict[str, Any]], galleries: list[str]) -> list[str]:
+    """A gallery, one run, or one run of each of the three models (default: the newest, or a group's)."""
+    modes = ([GALLERY] if galleries else []) + (["One model", "All three models"] if runs else [])
+    mode = st.radio("Recognise with", modes, horizontal=True, key="live-models")
+    if mode == GALLERY:
+        return [f"gallery:{st.selectbox('Gallery', galleries, key='live-gallery')}"]
     if mode == "One model":
         labels = {r["run"]: f"{r['run']}  ({r['model']}, dataset {r.get('dataset')})" for r in runs}
         return [st.selectbox("Run", list(labels), format_func=labels.get, key="live-run")]
@@ -53,7 +61,10 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def choose_threshold(runs: list[dict[str, Any]], chosen: list[str]) -> float:
-    """The Unknown threshold slider, set to the first run's calibrated threshold when the runs change."""
+    """The Unknown threshold slider, set to the first run's (or the gallery's) calibrated threshold
+    when the choice changes."""
+    if chosen[0].startswith("gallery:"):
+        return gallery_threshold(chosen[0])
     calibrated = {r["run"]: (r.get("threshold") or {}).get("threshold") for r in runs if r["run"] in chosen}
     first = calibrated.get(chosen[0])
     if st.session_state.get("live-threshold-runs") != chosen:
@@ -71,6 +82,37 @@ def choose_threshold(runs: list[dict[str, Any]], chosen: list[str]) -> float:
     if known:
         st.caption("Calibrated on the validation split: " + ", ".join(known))
     return value
+
+
+def gallery_threshold(spec: str) -> float:
+    """The gallery's similarity threshold slider, starting at its stored (calibrated) threshold."""
+    gallery = load_gallery(spec.removeprefix("gallery:"))
+    if st.session_state.get("live-threshold-runs") != [spec]:
+        st.session_state["live-threshold-runs"] = [spec]
+        st.session_state["live-threshold"] = round(gallery.threshold, 3)
+    value = st.slider(
+        "Unknown below this similarity",
+        0.0,
+        1.0,
+        step=0.005,
+        key="live-threshold",
+        help="A face whose best match in the gallery is less similar (cosine) is labelled Unknown.",
+    )
+    info = gallery.threshold_info
+    if info.get("calibrated"):
+        far = info.get("far")
+        st.caption(
+            f"Stored threshold {gallery.threshold:.3f}: calibrated on {info.get('source')} for a "
+            f"false-accept rate of {info.get('target_far', 0):.1%}"
+            + (f" (measured {far:.1%} of {info.get('n_strangers')} strangers)" if far is not None else "")
+            + "."
+        )
+    else:
+        st.caption(
+            f"Stored threshold {gallery.threshold:.3f}: {info.get('reason', 'not calibrated')}. "
+            "Calibrate it on the Dataset page."
+        )
+    return float(value)
 
 
 PRECISION_LABELS = {
@@ -122,12 +164,15 @@ def get_recognizer(runs: list[str], settings: tuple[int, int, int, str], thresho
             held[1].close()
         busy = " and timing float32 against int8" if precision == "auto" and not gpu_available() else ""
         with st.spinner(f"Loading the models{busy}..."):
-            models = [loaded_run(r) for r in runs]
+            models = [load_gallery_model(r) if r.startswith("gallery:") else loaded_run(r) for r in runs]
             recognizer = LiveRecognizer(
                 models, threads=threads, detect_side=side, precision=precision, workers=workers
             )
         st.session_state["live-recognizer"] = (key, recognizer)
     recognizer.threshold = threshold
+    for model in recognizer.models:  # a gallery keeps its own threshold, on the similarity scale
+        if model.score_kind == "cosine":
+            model.threshold = threshold
     return recognizer
 
 
@@ -274,19 +319,21 @@ def snapshot(recognizer: LiveRecognizer) -> None:
 def main() -> None:
     st.title("Live")
     runs = [r for r in list_runs() if r.get("model")]
-    if not runs:
+    galleries = list_galleries()
+    if not runs and not galleries:
         st.info(
-            "No trained model yet. Train one on the Train page first (or run "
+            "Nobody to recognise yet. Enroll people into a gallery on the Dataset page (a few photos "
+            "each, no training), or train a model on the Train page (or run "
             "`python -m facecore train --dataset NAME --model custom_cnn`), then come back to see it "
             "recognise faces live. No dataset either? Add faces on the Dataset page."
         )
         return
-    chosen = choose_runs(runs)
+    chosen = choose_runs(runs, galleries)
     if not chosen:
         st.info("None of the three models has a trained run yet.")
         return
-    threshold = choose_threshold(runs, chosen)
     try:
+        threshold = choose_threshold(runs, chosen)
         recognizer = get_recognizer(chosen, performance(), threshold)
     except FacecoreError as exc:
         st.error(str(exc))

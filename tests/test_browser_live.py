@@ -103,6 +103,6 @@ def test_live_page_on_an_empty_workspace(app_url: str, page) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url)
     page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
-    page.get_by_text("No trained model yet").wait_for(timeout=60_000)
+    page.get_by_text("Nobody to recognise yet").wait_for(timeout=60_000)
     assert page.get_by_text("Train page").count() >= 1
     shot(page, "live-empty.png")

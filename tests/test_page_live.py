@@ -54,7 +54,7 @@ def test_live_page_on_an_empty_workspace_says_to_train_first(home: Path) -> None
     assert not at.exception
     assert [t.value for t in at.title] == ["Live"]
     message = texts(at, "info")
-    assert "No trained model yet" in message and "Train page" in message
+    assert "Nobody to recognise yet" in message and "Train page" in message and "gallery" in message
     assert "python -m facecore train --dataset NAME --model custom_cnn" in message
 
 

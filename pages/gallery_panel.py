@@ -1,0 +1,231 @@
+"""The Dataset page's "Enroll into a gallery" section: widgets over :mod:`facecore.gallery`.
+
+Enroll people from this dataset's training faces, from photos of one person, or from the
+webcam (the dataset's own capture, with its quality checks); look at a gallery's people, remove
+or rename one; calibrate and see the threshold curve; evaluate it on this dataset's test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from facecore.dataset import UNKNOWN, FaceDataset
+from facecore.errors import FacecoreError
+from facecore.figures import threshold_curve_figure
+from facecore.gallery.calibrate import calibrate_gallery
+from facecore.gallery.embedders import dlib_problem
+from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_webcam_crops
+from facecore.gallery.evaluate import evaluate_gallery
+from facecore.gallery.store import Gallery, list_galleries, load_gallery, remove_person, rename_person
+from facecore.mode import read_only
+
+NEW = "New gallery…"
+SOURCES = ("This dataset's training faces", "Photos of one person", "Webcam")
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state["gallery-flash"] = (kind, text)
+
+
+def _flash() -> None:
+    kind, text = st.session_state.pop("gallery-flash", ("", ""))
+    if text:
+        getattr(st, kind)(text)
+
+
+def _do(work: Callable[[], Any], done: Callable[[Any], str]) -> None:
+    """Run ``work``; keep a message for the rerun (its result, or the error it raised)."""
+    try:
+        result = work()
+    except FacecoreError as exc:
+        _say("error", str(exc))
+    else:
+        _say("success", done(result))
+    st.rerun()
+
+
+def choose_gallery(ds: FaceDataset | None) -> str | None:
+    names = list_galleries()
+    options = names if read_only() else [*names, NEW]
+    if not options:
+        st.info("No gallery on this server.")
+        return None
+    picked = st.selectbox("Gallery", options, key="gallery-select")
+    if picked != NEW:
+        return picked
+    default = ds.name if ds is not None and ds.name not in names else ""
+    name = st.text_input(
+        "New gallery name", value=default, key="gallery-new-name", placeholder="e.g. my-team"
+    )
+    return name.strip() or None
+
+
+def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., None] | None) -> None:
+    """The three ways in; ``capture(name, saver=...)`` is the Dataset page's webcam capture."""
+    sources = [s for s in SOURCES if (ds is not None or s != SOURCES[0]) and (capture or s != SOURCES[2])]
+    how = st.radio("Enroll from", sources, horizontal=True, key="gallery-source")
+    if how == SOURCES[0]:
+        people = [c for c in ds.classes if c != UNKNOWN]
+        n = sum(1 for _, i in ds.items("train") if ds.classes[i] != UNKNOWN)
+        st.caption(
+            f"{n} training faces of {len(people)} people (the {UNKNOWN} class is left out: "
+            "strangers are for calibrating the threshold)."
+        )
+        if st.button(
+            f"Enroll {len(people)} people into '{name}'", type="primary", key="gallery-enroll-dataset"
+        ):
+            with st.spinner("Embedding faces..."):
+                _do(lambda: enroll_dataset(name, ds.name), str)
+    elif how == SOURCES[1]:
+        person = st.text_input("Person", key="gallery-person", placeholder="e.g. Ada Lovelace")
+        files = st.file_uploader(
+            "Photos (one face each)",
+            type=["jpg", "jpeg", "png", "bmp", "webp"],
+            accept_multiple_files=True,
+            key="gallery-photos",
+        )
+        if st.button(
+            "Enroll these photos",
+            type="primary",
+            key="gallery-enroll-photos",
+            disabled=not (files and person.strip()),
+        ):
+            photos = [(f.name, f.getvalue()) for f in files]
+            with st.spinner("Finding and embedding faces..."):
+                _do(lambda: enroll_photos(name, person.strip(), photos), str)
+    else:
+
+        def save(person: str, crops: list, _detector: str) -> None:
+            st.session_state.pop("enroll", None)
+            _do(lambda: enroll_webcam_crops(name, person.strip(), crops), str)
+
+        capture(name, saver=save)  # type: ignore[misc]
+
+
+def people_section(g: Gallery) -> None:
+    counts = g.counts()
+    st.dataframe(
+        [{"person": p, "faces": n} for p, n in counts.items()], hide_index=True, use_container_width=True
+    )
+    if read_only() or not counts:
+        return
+    with st.expander("Remove or rename a person"):
+        person = st.selectbox("Person", list(counts), key="gallery-edit-person")
+        new = st.text_input("New name", key="gallery-new-person")
+        left, right = st.columns(2)
+        if left.button("Rename", key="gallery-rename", disabled=not new.strip()):
+            _do(
+                lambda: rename_person(g.name, person, new.strip()),
+                lambda _r: f"Renamed {person} to {new.strip()}.",
+            )
+        if right.button(f"Remove {person}", key="gallery-remove"):
+            _do(lambda: remove_person(g.name, person), lambda _r: f"Removed {person} from {g.name}.")
+
+
+def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
+    info = g.threshold_info
+    if info.get("calibrated"):
+        far, kept = info.get("far"), info.get("known_accepted")
+        st.markdown(
+            f"**Threshold {g.threshold:.3f}**: calibrated on {info.get('source')} for a false-accept rate of "
+            f"{info.get('target_far', 0):.1%}; measured {far or 0:.1%} of {info.get('n_strangers')} "
+            "strangers accepted"
+            + (
+                f", {kept:.1%} of {info.get('n_known')} enrolled people's faces accepted."
+                if kept is not None
+                else "."
+            )
+        )
+    else:
+        st.markdown(f"**Threshold {g.threshold:.3f}** (not calibrated): {info.get('reason', '')}.")
+    if info.get("reason") and info.get("calibrated"):
+        st.caption(info["reason"])
+    curve = g.calibration()
+    if curve and curve.get("sweep"):
+        st.plotly_chart(
+            threshold_curve_figure(
+                curve["sweep"],
+                g.threshold,
+                target_far=info.get("target_far"),
+                title=f"Calibration of {g.name}",
+            ),
+            use_container_width=True,
+        )
+    if read_only() or ds is None:
+        return
+    left, right = st.columns([1, 2])
+    far = left.number_input("False-accept target (%)", 0.0, 50.0, 1.0, 0.1, key="gallery-far") / 100
+    split = right.radio(
+        "Strangers from",
+        ["val", "train"],
+        horizontal=True,
+        key="gallery-cal-split",
+        format_func=lambda s: f"{ds.name}: {s} split ({UNKNOWN} and people not enrolled)",
+    )
+    if st.button("Calibrate the threshold", key="gallery-calibrate"):
+        with st.spinner("Scoring strangers' faces..."):
+            _do(
+                lambda: calibrate_gallery(g.name, dataset=ds.name, split=split, target_far=far),
+                lambda r: (
+                    f"Threshold {r['threshold']:.3f} stored"
+                    + ("" if r.get("calibrated") else f" ({r.get('reason')})")
+                    + "."
+                ),
+            )
+
+
+def evaluate_section(g: Gallery, ds: FaceDataset) -> None:
+    if read_only():
+        return
+    if st.button(f"Evaluate on {ds.name}'s test split", key="gallery-evaluate"):
+        with st.spinner("Embedding the test faces..."):
+            try:
+                r = evaluate_gallery(g.name, ds.name, latency=False)
+            except FacecoreError as exc:
+                st.error(str(exc))
+                return
+        at = r["open_set"]["at_model_threshold"]
+        cols = st.columns(4)
+        cols[0].metric("Accuracy", f"{r['accuracy']:.1%}")
+        cols[1].metric("Macro F1", f"{r['macro_f1']:.3f}")
+        far = at.get("false_accept_rate")
+        cols[2].metric("Strangers accepted", "n/a" if far is None else f"{far:.1%}")
+        cols[3].metric("Known faces accepted", f"{at.get('known_accepted') or 0:.1%}")
+        st.caption("Shown on the Compare page beside the trained models.")
+
+
+def gallery_section(ds: FaceDataset | None, capture: Callable[..., None] | None) -> None:
+    """Enroll people into a gallery (recognised by face embeddings, no training) and manage it.
+
+    ``capture``: the Dataset page's webcam capture, called as ``capture(name, saver=...)``; None
+    where that capture is on the page already (its widgets cannot be drawn twice)."""
+    st.caption(
+        "A gallery recognises the people enrolled in it by comparing face embeddings (dlib's "
+        "pretrained face descriptor): no training, a few photos a person, and a threshold "
+        "calibrated on strangers' faces. Use it on the Live and Compare pages."
+    )
+    problem = dlib_problem()
+    if problem:
+        st.warning(f"The pretrained face embedder is not available: {problem}")
+    _flash()
+    name = choose_gallery(ds)
+    if not name:
+        return
+    try:
+        g = load_gallery(name) if name in list_galleries() else None
+    except FacecoreError as exc:
+        st.error(str(exc))
+        g = None
+    if not read_only():
+        with st.container(border=True):
+            enroll_section(name, ds, capture)
+    if g is None:
+        return
+    st.subheader(f"{g.name}: {len(g.people)} people, {len(g.files)} faces ({g.embedder_name})")
+    people_section(g)
+    threshold_section(g, ds)
+    if ds is not None:
+        evaluate_section(g, ds)
