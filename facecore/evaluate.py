@@ -40,13 +40,13 @@ from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.mode import require_writable
-from facecore.models import count_parameters
-from facecore.openset import suggest_threshold, sweep
+from facecore.models import _head_module, count_parameters
+from facecore.openset import class_centroids, suggest_threshold, sweep_scores, unknown_scores
 from facecore.train import resolve_device
 from facecore.transforms import eval_transform_from_dict
 
 SPLITS = ("train", "val", "test")
-#: The open-set score facecore decides with; the others are reported for comparison only.
+#: The open-set score of a run whose checkpoint names none (trained before the choice existed).
 OPEN_SET_SCORE = "max_softmax"
 LATENCY_BATCHES = (1, 32)
 
@@ -107,14 +107,33 @@ def _dataset_for(ckpt: dict[str, Any], checkpoint: Path) -> FaceDataset:
 @torch.inference_mode()
 def predict_logits(model: nn.Module, loader: Any, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """``(logits N x C, labels N)`` in float32 over ``loader``, model in eval mode."""
+    logits, labels, _ = predict_outputs(model, loader, device, embeddings=False)
+    return logits, labels
+
+
+@torch.inference_mode()
+def predict_outputs(
+    model: nn.Module, loader: Any, device: torch.device, *, embeddings: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(logits N x C, labels N, penultimate embeddings N x D or None)`` over ``loader``."""
     model.eval()
-    logits, labels = [], []
-    for x, y in loader:
-        logits.append(model(inference_input(x, device)).float().cpu())
-        labels.append(y)
+    logits, labels, feats = [], [], []
+    handle = None
+    if embeddings:
+        handle = _head_module(model).register_forward_hook(
+            lambda _m, inputs, _out: feats.append(inputs[0].flatten(1).float().cpu())
+        )
+    try:
+        for x, y in loader:
+            logits.append(model(inference_input(x, device)).float().cpu())
+            labels.append(y)
+    finally:
+        if handle is not None:
+            handle.remove()
     if not logits:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy()
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), None
+    emb = torch.cat(feats).numpy() if embeddings else None
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy(), emb
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -181,13 +200,20 @@ def _nearest_row(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]
     return min(rows, key=lambda r: abs(float(r["threshold"]) - threshold))
 
 
-def open_set_scores(logits: np.ndarray, labels: np.ndarray, unknown: int | None) -> dict[str, Any] | None:
-    """How well each candidate score separates known faces from ``Unknown`` ones (threshold-free).
+def open_set_scores(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    unknown: int | None,
+    embeddings: np.ndarray | None = None,
+    centroids: np.ndarray | None = None,
+) -> dict[str, Any] | None:
+    """How well each score of :data:`facecore.openset.SCORES` separates known faces from
+    ``Unknown`` ones (threshold-free); ``centroid_cosine`` when embeddings and class centroids are given.
 
     A face predicted as ``Unknown`` is always rejected, so its score is set below every other.
     ``auroc``: chance that a known face scores above an Unknown one; ``far_at_95_known``: the
-    false-accept rate when 95% of known faces are accepted (lower is better). Reported only;
-    facecore decides with ``max_softmax``.
+    false-accept rate when 95% of known faces are accepted (lower is better). Training stores the
+    threshold on whichever of ``max_softmax`` and ``centroid_cosine`` has the higher validation AUROC.
     """
     if unknown is None or len(labels) == 0:
         return None
@@ -195,12 +221,7 @@ def open_set_scores(logits: np.ndarray, labels: np.ndarray, unknown: int | None)
     if is_known.all() or not is_known.any():
         return None
     pred = logits.argmax(1)
-    z = logits - logits.max(1, keepdims=True)
-    raw = {
-        "max_softmax": _softmax(logits).max(1),
-        "max_logit": logits.max(1),
-        "energy": logits.max(1) + np.log(np.exp(z).sum(1)),  # -E(x) = logsumexp(logits)
-    }
+    raw = unknown_scores(logits, embeddings, centroids)
     out = {}
     for name, s in raw.items():
         s = s.astype(np.float64).copy()
@@ -272,10 +293,17 @@ def evaluate_run(
     transform = eval_transform_from_dict(ckpt["preprocessing"])
     data = FaceCrops(items, transform, cache_dir=dataset.path / ".cache")
     loader = make_loader(data, batch_size=batch_size, shuffle=False, workers=0, seed=0)
-    logits, labels = predict_logits(model, loader, dev)
+    logits, labels, embeddings = predict_outputs(model, loader, dev)
     probs = _softmax(logits)
     pred = probs.argmax(1)
-    conf = probs.max(1)
+    centroids = run_centroids(ckpt, checkpoint)
+    scores = unknown_scores(logits, embeddings, centroids)
+    score_name = str(ckpt.get("open_set_score") or OPEN_SET_SCORE)
+    if score_name not in scores:
+        warnings.append(f"the run decides Unknown by {score_name}, which cannot be computed here; "
+                        f"{OPEN_SET_SCORE} is used instead.")
+        score_name = OPEN_SET_SCORE
+    conf = scores[score_name]
     n_cls = len(classes)
     present = sorted(set(labels.tolist()))
 
@@ -288,7 +316,7 @@ def evaluate_run(
         for i, c in enumerate(classes)
     }
     threshold = float(ckpt.get("threshold", 0.5))
-    rows = sweep(probs, labels, unknown)
+    rows = sweep_scores(conf, pred, labels, unknown)
     far = target_far if target_far is not None else float((ckpt.get("config") or {}).get("target_far", 0.01))
     suggested = suggest_threshold(rows, far)
 
@@ -301,7 +329,7 @@ def evaluate_run(
     misclassified = sorted(
         (
             {"file": files[i], "true": classes[labels[i]], "pred": classes[pred[i]],
-             "confidence": float(conf[i])}
+             "confidence": float(probs[i].max())}
             for i in np.flatnonzero(pred != labels)
         ),
         key=lambda r: -r["confidence"],
@@ -338,14 +366,14 @@ def evaluate_run(
         "checkpoint_bytes": checkpoint.stat().st_size,
         "train_seconds": summary.get("train_seconds"),
         "open_set": {
-            "score": OPEN_SET_SCORE,
+            "score": score_name,
             "sweep": rows,
             "target_far": far,
             "suggested": suggested,
             "threshold_in_model": threshold,
             "threshold_info": ckpt.get("threshold_info"),
             "at_model_threshold": _nearest_row(rows, threshold),
-            "scores": open_set_scores(logits, labels, unknown),
+            "scores": open_set_scores(logits, labels, unknown, embeddings, centroids),
         },
         "threshold_saved": None,
         "warnings": warnings,
@@ -369,6 +397,25 @@ def evaluate_run(
         for path in _threshold_targets(checkpoint):
             write_threshold(path, float(suggested["threshold"]), info)
     return json.loads(text)
+
+
+def run_centroids(ckpt: dict[str, Any], checkpoint: Path) -> np.ndarray | None:
+    """The run's class centroids: stored by training, else computed from its training faces'
+    embeddings (cached in ``embeddings_train.pt``); None when the training faces are not here."""
+    stored = ckpt.get("centroids")
+    if isinstance(stored, torch.Tensor):
+        return stored.float().numpy()
+    from facecore.infer import load_run
+
+    try:
+        near = load_run(checkpoint).nearest_images()
+    except FacecoreError:
+        return None
+    if not len(near):
+        return None
+    classes = list(ckpt["classes"])
+    labels = np.array([classes.index(c) for c in near.labels])
+    return class_centroids(near.embeddings.float().numpy(), labels, len(classes))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -477,5 +524,5 @@ def cached_evaluation(
 
 __all__ = [
     "cached_evaluation", "eval_dir", "evaluate_run", "measure_latency", "open_set_scores", "predict_logits",
-    "resolve_run", "write_threshold",
+    "predict_outputs", "resolve_run", "run_centroids", "write_threshold",
 ]

@@ -35,7 +35,7 @@ from facecore.detect import Detection, Detector, create_detector, crop_face
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.models import _head_module
-from facecore.openset import DEFAULT_THRESHOLD
+from facecore.openset import DEFAULT_THRESHOLD, centroid_cosine
 from facecore.workspace import atomic_write_bytes, models_dir
 
 UNKNOWN = "Unknown"  # facecore.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
@@ -54,8 +54,10 @@ _EMBED_BATCH = 64
 class ModelPrediction:
     """What one run says about one face.
 
-    ``label`` is the top class, or "Unknown" when its probability is below ``threshold`` or the
-    top class is Unknown; ``raw_label`` is always the top class and ``confidence`` its probability.
+    ``label`` is the top class, or "Unknown" when its confidence is below ``threshold`` or the
+    top class is Unknown; ``raw_label`` is always the top class. ``confidence`` is the score the
+    threshold applies to: the top class's probability, a run's centroid cosine, or a gallery's
+    cosine similarity; ``top3`` holds probabilities (a gallery: similarities).
     """
 
     run: str
@@ -160,6 +162,14 @@ class LoadedModel:
         self.run = parent if self.path.name == "best.pt" else f"{parent}/{self.path.name}"
         threshold = ckpt.get("threshold")
         self.threshold = float(threshold) if threshold is not None else DEFAULT_THRESHOLD
+        centroids = ckpt.get("centroids")
+        #: the class centroids of the training faces' embeddings (unit rows), when training stored them
+        stored = isinstance(centroids, torch.Tensor) and centroids.numel() > 0
+        self.centroids = centroids.float() if stored else None
+        #: the Unknown score the threshold applies to: ``max_softmax`` or ``centroid_cosine``
+        self.score_name = str(ckpt.get("open_set_score") or "max_softmax")
+        if self.score_name == "centroid_cosine" and self.centroids is None:
+            self.score_name = "max_softmax"
         self._head = _head_module(self.model)
         self._lock = threading.Lock()  # one classify() at a time: its embedding hook is per call
         self._nearest: NearestImages | None = None
@@ -265,14 +275,34 @@ class LoadedModel:
             x = x if int8 else inference_input(x, self.device)
             return torch.softmax(model(x).float(), dim=1).cpu().numpy()
 
-    def predictions(self, probs: np.ndarray, threshold: float | None = None) -> list[ModelPrediction]:
-        """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own)."""
+    @property
+    def needs_embeddings(self) -> bool:
+        """True when the run decides Unknown by its embedding's cosine to the class centroid, so
+        :meth:`predictions` needs the embeddings of :meth:`classify`."""
+        return self.score_name == "centroid_cosine"
+
+    def predictions(
+        self, probs: np.ndarray, threshold: float | None = None, embeddings: Any = None
+    ) -> list[ModelPrediction]:
+        """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own).
+
+        The confidence compared with the threshold is the top class's probability, or, for a run
+        whose score is ``centroid_cosine``, the cosine of the face's embedding (``embeddings``,
+        from :meth:`classify`) to that class's centroid.
+        """
         t = self.threshold if threshold is None else float(threshold)
+        probs = np.asarray(probs, dtype=np.float64)
+        scores = probs.max(axis=1) if len(probs) else np.zeros(0)
+        if self.needs_embeddings:
+            if embeddings is None:
+                raise ValueError(f"{self.run} decides Unknown by centroid cosine: pass the embeddings.")
+            emb = torch.as_tensor(embeddings).float().numpy()
+            scores = centroid_cosine(emb, probs.argmax(axis=1), self.centroids.numpy())
         out = []
-        for row in np.asarray(probs, dtype=np.float64):
+        for row, score in zip(probs, scores, strict=True):
             order = np.argsort(-row, kind="stable")[:3]
             raw = self.classes[int(order[0])]
-            conf = float(row[order[0]])
+            conf = float(score)
             unknown = raw == UNKNOWN or conf < t
             out.append(
                 ModelPrediction(
@@ -559,7 +589,7 @@ class Predictor:
         for m in self.models:
             if id(m) not in results:  # the same run listed twice is run once
                 probs, emb = m.classify(crops_for(m))
-                results[id(m)] = (m.predictions(probs, self.threshold_for(m)), emb)
+                results[id(m)] = (m.predictions(probs, self.threshold_for(m), emb), emb)
         faces = []
         for i, det in enumerate(detections):
             face = FacePrediction(

@@ -285,6 +285,12 @@ class LiveRecognizer:
             return "float32"
         if precision == "float32" or (precision == "auto" and model.device.type != "cpu"):
             return "float32"
+        if model.needs_embeddings:
+            self.int8_problems[name] = (
+                "it decides Unknown by its embedding's cosine to the class centroids, which the "
+                "int8 copy does not give"
+            )
+            return "float32"
         try:
             model.int8_model()
         except FacecoreError as exc:
@@ -377,11 +383,15 @@ class LiveRecognizer:
                     [crop_face(image_rgb, d, margin=model.margin, size=CROP_SIZE) for d in detections]
                 )
             t0 = self.clock()
-            probs = model.probabilities(crops[model.margin], int8=self.precision[name] == "int8")
+            emb = None
+            if model.needs_embeddings:  # decides Unknown by centroid cosine: the float model's embedding
+                probs, emb = model.classify(crops[model.margin])
+            else:
+                probs = model.probabilities(crops[model.margin], int8=self.precision[name] == "int8")
             inference_ms[name] = (self.clock() - t0) * 1000.0
             # the threshold override is on the probability scale; a gallery keeps its own (cosine)
             override = self.threshold if model.score_kind == "probability" else None
-            predictions.append(model.predictions(probs, override))
+            predictions.append(model.predictions(probs, override, emb))
         faces = [
             FacePrediction(
                 box=tuple(int(v) for v in d.box),  # type: ignore[arg-type]

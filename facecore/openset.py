@@ -1,8 +1,10 @@
 """Open-set recognition: reject faces of people the model was not trained on.
 
-Score: the maximum softmax probability. A face is *accepted* as its top class when that score
-is at least the threshold and the top class is not ``Unknown``; otherwise it is *rejected*
-(shown as "Unknown"). Over thresholds from 0 to 1 we record, on a labelled split:
+Score: the maximum softmax probability, or the cosine similarity of the face's embedding to its
+class centroid when that separates Unknown faces better on validation (see :data:`SCORES`). A
+face is *accepted* as its top class when that score is at least the threshold and the top class is
+not ``Unknown``; otherwise it is *rejected* (shown as "Unknown"). Over thresholds from 0 to 1 we
+record, on a labelled split:
 
 * ``known_accuracy``: known people's faces accepted **and** named correctly;
 * ``unknown_rejected``: ``Unknown`` faces rejected;
@@ -16,14 +18,69 @@ import numpy as np
 DEFAULT_THRESHOLD = 0.5
 
 
+#: Unknown scores, higher for faces more like the known people: the maximum softmax probability,
+#: the maximum logit, the energy score (logsumexp of the logits), and the cosine similarity of a
+#: face's penultimate-layer embedding to the centroid of its predicted class (1 - cosine distance).
+SCORES = ("max_softmax", "max_logit", "energy", "centroid_cosine")
+#: Scores with a fixed 0-1 scale, which a stored threshold (and the pages' sliders) can use.
+#: ``max_logit`` and ``energy`` have no fixed range: they are reported, not chosen.
+THRESHOLD_SCORES = ("max_softmax", "centroid_cosine")
+
+
+def class_centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per class, the unit-length mean of its unit-length embeddings (zeros for a class with none)."""
+    e = _unit(embeddings)
+    out = np.zeros((n_classes, e.shape[1]), np.float32)
+    for c in range(n_classes):
+        rows = e[np.asarray(labels) == c]
+        if len(rows):
+            out[c] = rows.mean(axis=0)
+    return _unit(out)
+
+
+def centroid_cosine(embeddings: np.ndarray, pred: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each embedding to the centroid of its predicted class."""
+    return np.einsum("nd,nd->n", _unit(embeddings), np.asarray(centroids, np.float32)[np.asarray(pred)])
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def unknown_scores(
+    logits: np.ndarray, embeddings: np.ndarray | None = None, centroids: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Every score of :data:`SCORES` that can be computed (centroid_cosine needs both arrays)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    out = {
+        "max_softmax": (e / e.sum(1, keepdims=True)).max(1),
+        "max_logit": logits.max(1),
+        "energy": logits.max(1) + np.log(e.sum(1)),  # -E(x) = logsumexp(logits)
+    }
+    if embeddings is not None and centroids is not None and len(logits):
+        out["centroid_cosine"] = centroid_cosine(embeddings, logits.argmax(1), centroids).astype(np.float64)
+    return out
+
+
 def sweep(
     probs: np.ndarray, labels: np.ndarray, unknown_index: int | None, *, steps: int = 101
 ) -> list[dict[str, float | None]]:
-    """One row per threshold in ``linspace(0, 1, steps)``."""
+    """One row per threshold in ``linspace(0, 1, steps)``, on the maximum probability."""
     probs = np.asarray(probs, dtype=np.float64)
+    return sweep_scores(probs.max(axis=1), probs.argmax(axis=1), labels, unknown_index, steps=steps)
+
+
+def sweep_scores(
+    conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, unknown_index: int | None, *, steps: int = 101
+) -> list[dict[str, float | None]]:
+    """One row per threshold in ``linspace(0, 1, steps)`` for any 0-1 score ``conf`` of the
+    predictions ``pred``."""
+    conf = np.asarray(conf, dtype=np.float64)
+    pred = np.asarray(pred)
     labels = np.asarray(labels)
-    pred = probs.argmax(axis=1)
-    conf = probs.max(axis=1)
     is_unknown = labels == unknown_index if unknown_index is not None else np.zeros(len(labels), bool)
     known = ~is_unknown
     rows = []
@@ -100,3 +157,14 @@ def suggest_threshold(rows: list[dict[str, float | None]], target_far: float = 0
             "reason": "no threshold reaches the target; the strictest is used",
         }
     return {**found, "calibrated": True, "target_far": target_far}
+
+
+def choose_score(aurocs: dict[str, dict[str, float] | None]) -> str:
+    """The score of :data:`THRESHOLD_SCORES` with the highest AUROC (max_softmax on a tie or when
+    none was measured)."""
+    best, best_auc = "max_softmax", -1.0
+    for name in THRESHOLD_SCORES:
+        auc = (aurocs.get(name) or {}).get("auroc")
+        if auc is not None and auc > best_auc + 1e-9:
+            best, best_auc = name, float(auc)
+    return best

@@ -28,13 +28,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from facecore import workspace
 from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.config import TrainConfig
-from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers
+from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
 from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.device import tune_allocator
 from facecore.errors import CheckpointError, FacecoreError
 from facecore.mode import require_writable
 from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
-from facecore.openset import suggest_threshold, sweep
+from facecore.openset import choose_score, class_centroids, suggest_threshold, sweep_scores, unknown_scores
 from facecore.transforms import (
     AugmentConfig,
     eval_transform,
@@ -538,13 +538,15 @@ class Trainer:
         """Calibrate the unknown threshold on validation, store it, and write summary.json."""
         best = load_checkpoint(self.run_dir / "best.pt")
         self.model.load_state_dict(best["state_dict"])
-        va = self._evaluate(self.val_set)
-        unknown = self.classes.index(UNKNOWN) if UNKNOWN in self.classes else None
-        suggestion = suggest_threshold(sweep(va["probs"], va["labels"], unknown), self.config.target_far)
+        open_set = self._open_set()
+        suggestion = open_set.pop("suggestion")
+        centroids = torch.from_numpy(open_set.pop("centroids")).to(torch.float16)
         for name in ("best.pt", "last.pt"):
             ckpt = load_checkpoint(self.run_dir / name)
             ckpt["threshold"] = float(suggestion["threshold"])
             ckpt["threshold_info"] = {k: v for k, v in suggestion.items() if v is not None}
+            ckpt["open_set_score"] = open_set["score"]
+            ckpt["centroids"] = centroids
             save_checkpoint(
                 self.run_dir / name, {k: v for k, v in ckpt.items() if k not in ("format", "versions")}
             )
@@ -561,6 +563,7 @@ class Trainer:
             "best_epoch": int(best["epoch"]),
             "best": best["metrics"],
             "threshold": suggestion,
+            "open_set": open_set,
             "train_seconds": round(max(seconds, prior), 2),
             "feature_cache": self.cached,
             "feature_cache_seconds": round(self.cache_seconds, 2),
@@ -575,6 +578,35 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self, summary)
         return summary
+
+    def _open_set(self) -> dict[str, Any]:
+        """Choose the Unknown score on validation and calibrate its threshold (best weights loaded).
+
+        The whole model (not the cached-feature head) runs on the training faces, for the class
+        centroids of their embeddings, and on the validation faces, for each score's AUROC; the
+        threshold is set on whichever of max softmax and centroid cosine separates better.
+        """
+        from facecore.evaluate import open_set_scores, predict_outputs
+
+        transform = eval_transform(self.spec)
+        model = self.model.to(self.device)
+
+        def outputs(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            data = FaceCrops(self.dataset.items(split), transform, cache_dir=self.dataset.path / ".cache")
+            batch = max(self.config.batch_size, 64)
+            loader = make_loader(data, batch_size=batch, shuffle=False, workers=0, seed=0)
+            return predict_outputs(model, loader, self.device)
+
+        _, train_labels, train_emb = outputs("train")  # both splits are non-empty (check_trainable)
+        logits, labels, emb = outputs("val")
+        centroids = class_centroids(train_emb, train_labels, len(self.classes))
+        unknown = self.classes.index(UNKNOWN) if UNKNOWN in self.classes else None
+        aurocs = open_set_scores(logits, labels, unknown, emb, centroids) or {}
+        score = choose_score(aurocs)
+        conf = unknown_scores(logits, emb, centroids)[score]
+        rows = sweep_scores(conf, logits.argmax(1), labels, unknown)
+        suggestion = suggest_threshold(rows, self.config.target_far) | {"score": score}
+        return {"score": score, "auroc": aurocs, "suggestion": suggestion, "centroids": centroids}
 
 
 def _truncate_csv(path: Path, epochs: int) -> None:

@@ -116,7 +116,8 @@ def test_open_set_sweep_on_test_split(runs) -> None:
     r = evaluate_run(runs["dirs"][1], latency=False)
     op = r["open_set"]
     rows = op["sweep"]
-    assert op["score"] == "max_softmax" and len(rows) == 101
+    ckpt = load_checkpoint(runs["dirs"][1] / "best.pt")
+    assert op["score"] == ckpt["open_set_score"] and len(rows) == 101
     assert rows[0]["threshold"] == 0.0 and rows[-1]["threshold"] == 1.0
     far = [row["false_accept_rate"] for row in rows]
     known = [row["known_accuracy"] for row in rows]
@@ -137,7 +138,7 @@ def test_open_set_sweep_on_test_split(runs) -> None:
     assert evaluate_run(runs["dirs"][1], latency=False, target_far=0.5)["open_set"][
         "suggested"
     ] == suggest_threshold(rows, 0.5)
-    assert set(op["scores"]) == {"max_softmax", "max_logit", "energy"}
+    assert set(op["scores"]) == {"max_softmax", "max_logit", "energy", "centroid_cosine"}
 
 
 def test_suggest_threshold_on_hand_built_probs() -> None:

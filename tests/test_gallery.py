@@ -171,7 +171,9 @@ def test_a_hand_edited_gallery_is_refused_then_rebuilt(five_each: str) -> None:
     gone.unlink()
     with pytest.raises(GalleryError, match="edited by hand.*gallery rebuild team"):
         load_gallery(five_each)
-    shutil.copy(sorted((path / "faces" / "Colin_Powell").glob("*.jpg"))[0], path / "faces" / "Hugo_Chavez" / "x.jpg")
+    shutil.copy(
+        sorted((path / "faces" / "Colin_Powell").glob("*.jpg"))[0], path / "faces" / "Hugo_Chavez" / "x.jpg"
+    )
     g = rebuild_gallery(five_each)
     assert g.counts() == {"Colin_Powell": 5, "Hugo_Chavez": 6, "Tony_Blair": 4}
 

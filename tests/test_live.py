@@ -199,7 +199,9 @@ def test_two_workers_classify_two_frames_at_once_and_publish_in_order(
         assert len(set(slow.calls)) == 2, "both workers classified frames"
         # 2 s of frames, 0.3 s per frame: one worker manages at most 7, two about twice that
         assert stats.recognised >= 9, stats
-        assert published == sorted(published) and len(set(published)) == len(published)
+        # latest after each publish: never goes back (an older result that finishes later is dropped,
+        # which leaves latest as it was and repeats its seq here)
+        assert published == sorted(published) and len(set(published)) >= 5
         named = recognizer.latest.faces[0].predictions[0]
         assert named.raw_label == PERSON
 

@@ -142,7 +142,11 @@ class GalleryModel:
     def int8_model(self) -> Any:
         raise FacecoreError("int8 applies to trained models, not to a gallery.")
 
-    def predictions(self, scores: np.ndarray, threshold: float | None = None) -> list[ModelPrediction]:
+    needs_embeddings = False
+
+    def predictions(
+        self, scores: np.ndarray, threshold: float | None = None, embeddings: Any = None
+    ) -> list[ModelPrediction]:
         """A :class:`ModelPrediction` per row: the best person, or Unknown below the threshold."""
         t = self.threshold if threshold is None else float(threshold)
         out = []
