@@ -359,6 +359,7 @@ def configs_from_args(args: argparse.Namespace) -> list:
             "trainable_from": args.trainable_from if name.endswith("_pretrained") else None,
             "run_name": f"{args.run_name}-{name}" if args.run_name and len(models) > 1 else args.run_name,
             "group": args.group,
+            "nproc": args.nproc,
         }
         cfg = TrainConfig.for_model(name, args.dataset, **overrides)
         if args.no_augment:
@@ -370,10 +371,26 @@ def configs_from_args(args: argparse.Namespace) -> list:
     return configs
 
 
+def _launch_options(args: argparse.Namespace) -> dict:
+    """torchrun's options for training on several machines (empty on one)."""
+    if args.nnodes == 1 and not args.rdzv_endpoint:
+        return {}
+    if args.background:
+        raise FacecoreError("Training on several machines runs in the foreground: drop --background.")
+    if args.rdzv_endpoint is None and args.master_addr is None:
+        raise FacecoreError(
+            "With --nnodes > 1 give rank 0's --master-addr (and --master-port), or --rdzv-endpoint."
+        )
+    return {
+        "nnodes": args.nnodes, "node_rank": args.node_rank, "master_addr": args.master_addr,
+        "master_port": args.master_port, "rdzv_endpoint": args.rdzv_endpoint,
+    }
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from facecore import jobs, workspace
     from facecore.runs import trainable_configs
-    from facecore.train import ProgressPrinter, Trainer, set_threads
+    from facecore.train import ProgressPrinter, Trainer, set_threads, train
 
     configs = configs_from_args(args)
     if args.model == ["all"]:
@@ -386,8 +403,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     set_threads(args.threads)
     summaries = []
+    launch = _launch_options(args)
     for i, cfg in enumerate(configs):
         run_dir = workspace.models_dir() / args.resume if args.resume and i == 0 else None
+        if cfg.nproc > 1 or launch:  # DDP under torchrun: its ranks print their progress
+            summary = train(cfg, resume_dir=run_dir, launch=launch)
+            summaries.append(summary)
+            world = summary.get("world_size", "?")
+            print(f"saved {workspace.models_dir() / summary['run']} ({world} processes)")
+            continue
         trainer = Trainer(cfg, run_dir=run_dir, callbacks=[ProgressPrinter()])
         summaries.append(trainer.fit(resume=run_dir is not None))
         print(f"saved {trainer.run_dir}")
@@ -871,6 +895,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="comparison group name stamped on the runs")
     p.add_argument("--resume", metavar="RUN", help="resume this run folder (under models/) from last.pt")
     p.add_argument("--background", action="store_true", help="run as a background job")
+    ddp = p.add_argument_group("several processes or machines (DDP under torchrun)")
+    ddp.add_argument("--nproc", type=int, help="processes on this machine: one per GPU, or per CPU socket "
+                     "(default 1); --batch-size is the global batch, split over all processes")
+    ddp.add_argument("--nnodes", type=int, default=1, help="machines taking part (default 1)")
+    ddp.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to nnodes-1")
+    ddp.add_argument("--master-addr", help="rank 0's machine: its address, reachable by the others")
+    ddp.add_argument("--master-port", type=int, help="a free port on rank 0's machine (default 29500)")
+    ddp.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                     help="c10d rendezvous instead of --master-addr (elastic; the same on every machine)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

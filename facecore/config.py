@@ -68,6 +68,9 @@ class TrainConfig:
     target_far: float = 0.01
     run_name: str = ""
     group: str = ""
+    #: processes on this machine (DDP under torchrun when > 1): ``batch_size`` is the global batch,
+    #: split evenly over them; the learning rate is not scaled
+    nproc: int = 1
 
     @classmethod
     def for_model(cls, model: str, dataset: str, **overrides: Any) -> TrainConfig:
@@ -95,6 +98,8 @@ class TrainConfig:
             (self.channels_last in ("auto", "on", "off"), "channels_last must be auto, on or off"),
             (self.cache_features in ("auto", "on", "off"), "cache_features must be auto, on or off"),
             (0 <= self.target_far <= 1, "target_far must be between 0 and 1"),
+            (1 <= self.nproc <= 256, "nproc must be between 1 and 256"),
+            (self.batch_size % max(self.nproc, 1) == 0, "batch_size (the global batch) must divide by nproc"),
             (
                 self.trainable_from is None or self.trainable_from in spec.trainable_from_choices,
                 f"trainable_from must be one of {', '.join(spec.trainable_from_choices)}",

@@ -322,18 +322,21 @@ class CropBatches(Dataset):
         batch_size: int,
         shuffle: bool,
         seed: int,
+        order: Sequence[int] | None = None,
     ) -> None:
         self.crops = crops
         self.transform = transform
         self.batch_size = batch_size
         self.seed = seed
         n = len(crops)
-        self.order = (
-            torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
-        )
+        if order is not None:  # e.g. this rank's share from a DistributedSampler
+            self.order = torch.as_tensor(list(order), dtype=torch.long)
+        else:
+            generator = torch.Generator().manual_seed(seed)
+            self.order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.crops) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= b < len(self):
@@ -357,10 +360,12 @@ def batch_loader(
     workers: int,
     seed: int,
     pin_memory: bool = False,
+    order: Sequence[int] | None = None,
 ) -> DataLoader:
     """Batches of ``crops`` through ``transform``; the same seed gives the same batches,
-    with any number of ``workers`` (0: in this process, on torch's threads)."""
-    batches = CropBatches(crops, transform, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    with any number of ``workers`` (0: in this process, on torch's threads). ``order``: the items
+    to take, in that order (default: all, shuffled by ``seed`` when ``shuffle``)."""
+    batches = CropBatches(crops, transform, batch_size=batch_size, shuffle=shuffle, seed=seed, order=order)
     return DataLoader(
         batches,
         batch_size=None,

@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,12 @@ class _JobProgress(Callback):
         workspace.atomic_write_text(self.path, json.dumps(state))
 
 
+def job_callbacks(job_id: str, index: int, total: int) -> tuple[list[Callback], Callable[[], bool]]:
+    """For rank 0 of a job's distributed run: the job's progress callback and its stop request."""
+    stop = jobs_dir() / job_id / "stop"
+    return [_JobProgress(job_id, index, total)], stop.exists
+
+
 def _waiting_ahead(job_id: str) -> bool:
     """True while a job created before ``job_id`` is still queued (and its process alive)."""
     me = read_job(job_id)
@@ -263,6 +270,15 @@ def run_job(job_id: str) -> int:
         for i, cfg in enumerate(configs):
             print(f"[job {job_id}] {i + 1}/{len(configs)}: {cfg.model} on {cfg.dataset}", flush=True)
             run_dir = workspace.models_dir() / resume if resume and i == 0 else None
+            if cfg.nproc > 1:  # DDP under torchrun; its rank 0 reports to this job (job_callbacks)
+                from facecore import distributed
+                from facecore.train import new_run_dir
+
+                distributed.launch(
+                    cfg, run_dir=run_dir or new_run_dir(cfg), resume=run_dir is not None,
+                    job=(job_id, i, len(configs)), should_stop=should_stop, stop_file=folder / "stop",
+                )
+                continue
             trainer = Trainer(
                 cfg,
                 run_dir=run_dir,

@@ -25,7 +25,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from facecore import workspace
+from facecore import distributed, workspace
 from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.config import TrainConfig
 from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
@@ -236,7 +236,12 @@ def evaluate(
         labels.append(y.cpu())
     p = torch.cat(probs).numpy() if probs else np.zeros((0, num_classes))
     t = torch.cat(labels).numpy() if labels else np.zeros(0, dtype=int)
-    pred = p.argmax(1)
+    return eval_metrics(p, t, total_loss, num_classes)
+
+
+def eval_metrics(p: np.ndarray, t: np.ndarray, total_loss: float, num_classes: int) -> dict[str, Any]:
+    """:func:`evaluate`'s metrics from the probabilities, labels and summed loss of a whole split."""
+    pred = p.argmax(1) if len(p) else np.zeros(0, dtype=int)
     f1 = f1_score(t, pred, labels=list(range(num_classes)), average=None, zero_division=0)
     return {
         "loss": total_loss / max(len(t), 1),
@@ -303,15 +308,27 @@ class Trainer:
         self.classes = self.dataset.classes
         self.spec = get_model_spec(config.model)
         self.device = resolve_device(config.device)
+        #: this process's place in a torchrun group (one process: rank 0 of 1)
+        self.dist = distributed.context(self.device.type)
+        self.device = distributed.device_for(self.device, self.dist)
+        if self.dist.enabled and config.batch_size % self.dist.world_size:
+            raise FacecoreError(
+                f"The batch size {config.batch_size} is the global batch: it must divide evenly over "
+                f"{self.dist.world_size} processes."
+            )
         self.autocast, self.amp_name = autocast_for(self.device, config.amp)
         # channels_last pays off on GPUs; on CPUs it measured 2x slower for these models.
         self.channels_last = config.channels_last == "on" or (
             config.channels_last == "auto" and self.device.type == "cuda"
         )
-        self.callbacks = [CSVLogger(), *(cb for cb in callbacks if not isinstance(cb, CSVLogger))]
-        self.should_stop = should_stop
+        # only rank 0 writes and reports; the others train and evaluate their shares
+        main = self.dist.is_main
+        mine = [CSVLogger(), *(cb for cb in callbacks if not isinstance(cb, CSVLogger))]
+        self.callbacks = mine if main else []
+        self.should_stop = should_stop if main else (lambda: False)
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(config)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cached = self._use_cache()
         self.state = _State(history=[])
 
@@ -366,6 +383,9 @@ class Trainer:
                 self.train_set = self._features(trunk, self.train_set)
                 self.val_set = self._features(trunk, self.val_set)
                 self.cache_seconds = time.perf_counter() - t0
+        # DDP wraps the part that trains (the head, with cached features); checkpoints save the
+        # unwrapped self.model, so they load in one process and resume with any number of ranks
+        self.ddp = distributed.wrap(self.trainable, self.device, self.dist)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = _optimizer(c, params)
         self.scheduler = _scheduler(c, self.optimizer)
@@ -374,31 +394,48 @@ class Trainer:
 
     @torch.inference_mode()
     def _features(self, trunk: nn.Module, data: FaceCrops) -> TensorDataset:
-        """The frozen trunk's output for every image, once (exact: it has no randomness)."""
+        """The frozen trunk's output for every image, once (exact: it has no randomness).
+
+        With several ranks each computes its own share of the images, and the shares are gathered.
+        """
         trunk.eval()
         out = []
         eval_batches = self.batch_transforms[False]
-        loader = batch_loader(data, eval_batches, batch_size=64, shuffle=False, workers=0, seed=0)
+        mine = distributed.strided(len(data), self.dist)
+        loader = batch_loader(
+            data, eval_batches, batch_size=64, shuffle=False, workers=0, seed=0, order=mine
+        )
         for x, _ in loader:
             x, _ = _to_device(x, torch.zeros(0), self.device, self.channels_last)
             with self.autocast():
                 out.append(trunk(x).float().cpu())
         feats = torch.cat(out) if out else torch.zeros(0)
+        if self.dist.enabled:
+            feats = torch.from_numpy(distributed.gather(mine, {"f": feats.numpy()}, self.dist)["f"])
         return TensorDataset(feats, data.labels)
 
-    def _loader(self, data, *, train: bool, epoch: int) -> DataLoader:
+    def _loader(self, data, *, train: bool, epoch: int, order: Sequence[int] | None = None) -> DataLoader:
         c = self.config
         batch_size = c.batch_size if train else max(c.batch_size, 64)
         seed, pin = c.seed * 1000 + epoch, self.device.type == "cuda"
+        if train and self.dist.enabled:
+            # DistributedSampler's epoch order (its seed + epoch is this seed: one rank would get
+            # exactly the single-process order); each rank gets its share of every global batch
+            order = distributed.shard_order(
+                len(data), ctx=self.dist, seed=c.seed * 1000, epoch=epoch, shuffle=True
+            )
+            batch_size //= self.dist.world_size
+            seed = seed * 1009 + self.dist.rank  # each rank's augmentations differ
         crops = isinstance(data, FaceCrops)  # else cached features: tensors, gathered in this process
         return batch_loader(
             data,
             self.batch_transforms[train] if crops else None,
             batch_size=batch_size,
-            shuffle=train,
+            shuffle=train and order is None,
             workers=self.workers if train and crops else 0,
             seed=seed,
             pin_memory=pin,
+            order=order,
         )
 
     # -- the loop
@@ -407,7 +444,8 @@ class Trainer:
         self._build()
         if resume:
             self._resume()
-        (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        if self.dist.is_main:
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
         for cb in self.callbacks:
             cb.on_train_start(self)
         c = self.config
@@ -420,14 +458,14 @@ class Trainer:
             def on_batch(i: int, n: int, loss: float, epoch: int = epoch) -> None:
                 for cb in self.callbacks:
                     cb.on_batch_end(self, i, n, loss)
-                if self.should_stop():
+                if distributed.any_rank(self.should_stop(), self.dist):  # every rank stops together
                     raise TrainingStopped(f"stopped during epoch {epoch}; kept epoch {epoch - 1}")
 
-            if self.should_stop():
+            if distributed.any_rank(self.should_stop(), self.dist):
                 raise TrainingStopped(f"stopped before epoch {epoch}; kept epoch {epoch - 1}")
             t_epoch = time.perf_counter()
             tr = train_one_epoch(
-                self.trainable,
+                self.ddp,
                 loader,
                 self.optimizer,
                 device=self.device,
@@ -436,6 +474,11 @@ class Trainer:
                 channels_last=self.channels_last and not self.cached,
                 on_batch=on_batch,
             )
+            if self.dist.enabled:  # the epoch's loss and accuracy over every rank's images
+                loss_sum, correct, seen = distributed.all_sum(
+                    [tr["loss"] * tr["images"], tr["accuracy"] * tr["images"], tr["images"]], self.dist
+                )
+                tr.update(loss=loss_sum / max(seen, 1), accuracy=correct / max(seen, 1), images=int(seen))
             va = self._evaluate(self.val_set)
             lr = self.optimizer.param_groups[0]["lr"]
             if self.scheduler is not None:
@@ -459,10 +502,11 @@ class Trainer:
             }
             self.state.epoch = epoch
             self.state.history.append({k: v for k, v in metrics.items() if k != "per_class_f1"})
-            improved = self._improved(metrics)
-            self._save("last.pt", metrics, full=True)
-            if improved:
-                self._save("best.pt", metrics)
+            improved = self._improved(metrics)  # the same on every rank: the metrics are gathered
+            if self.dist.is_main:
+                self._save("last.pt", metrics, full=True)
+                if improved:
+                    self._save("best.pt", metrics)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, metrics)
             if c.early_stopping and self.state.stale >= c.early_stopping:
@@ -471,14 +515,22 @@ class Trainer:
         return self._finish(time.perf_counter() - t_start, stopped_early)
 
     def _evaluate(self, data) -> dict[str, Any]:
-        return evaluate(
+        """Validation metrics; with several ranks each evaluates a share and the predictions are
+        gathered, so the metrics equal a single-process evaluation of the same weights."""
+        mine = distributed.strided(len(data), self.dist) if self.dist.enabled else None
+        va = evaluate(
             self.trainable,
-            self._loader(data, train=False, epoch=0),
+            self._loader(data, train=False, epoch=0, order=mine),
             device=self.device,
             num_classes=len(self.classes),
             autocast=self.autocast,
             channels_last=self.channels_last and not self.cached,
         )
+        if not self.dist.enabled:
+            return va
+        (loss_sum,) = distributed.all_sum([va["loss"] * len(va["labels"])], self.dist)
+        rows = distributed.gather(mine, {"probs": va["probs"], "labels": va["labels"]}, self.dist)
+        return eval_metrics(rows["probs"], rows["labels"], loss_sum, len(self.classes))
 
     def _improved(self, m: dict[str, Any]) -> bool:
         value = m["val_loss"] if self.config.monitor == "val_loss" else -m["val_f1"]
@@ -535,7 +587,12 @@ class Trainer:
         _truncate_csv(self.run_dir / "per_class_f1.csv", self.state.epoch)
 
     def _finish(self, seconds: float, stopped_early: bool) -> dict[str, Any]:
-        """Calibrate the unknown threshold on validation, store it, and write summary.json."""
+        """Calibrate the unknown threshold on validation, store it, and write summary.json
+        (rank 0; the other ranks wait for it and return its summary)."""
+        summary = self._finish_main(seconds, stopped_early) if self.dist.is_main else None
+        return distributed.broadcast(summary, self.dist)
+
+    def _finish_main(self, seconds: float, stopped_early: bool) -> dict[str, Any]:
         best = load_checkpoint(self.run_dir / "best.pt")
         self.model.load_state_dict(best["state_dict"])
         open_set = self._open_set()
@@ -573,6 +630,7 @@ class Trainer:
             "amp": self.amp_name,
             "workers": self.workers,
             "threads": torch.get_num_threads(),
+            "world_size": self.dist.world_size,
         }
         workspace.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         for cb in self.callbacks:
@@ -659,8 +717,21 @@ def train(
     callbacks: Sequence[Callback] = (),
     resume_dir: Path | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    launch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one run (or resume the run in ``resume_dir``) and return its summary."""
+    """Train one run (or resume the run in ``resume_dir``) and return its summary.
+
+    With ``config.nproc`` > 1 (and not already a torchrun rank) the run is trained by that many
+    processes under torchrun (:func:`facecore.distributed.launch`); ``launch`` options go there
+    (several machines). Only the ranks' own progress lines and rank 0's files report on it then.
+    """
+    if config.nproc > 1 and not distributed.under_torchrun():
+        require_writable("Training")
+        config.validate()
+        run_dir = resume_dir or new_run_dir(config)
+        resume = resume_dir is not None
+        options = launch or {}
+        return distributed.launch(config, run_dir=run_dir, resume=resume, should_stop=should_stop, **options)
     trainer = Trainer(config, run_dir=resume_dir, callbacks=callbacks, should_stop=should_stop)
     return trainer.fit(resume=resume_dir is not None)
 

@@ -116,7 +116,7 @@ def choose_galleries(dataset: str) -> list[str]:
     return st.multiselect(
         "Galleries beside them (recognition by face embeddings, no training)",
         names,
-        default=names[:1],
+        default=[dataset] if dataset in names else [],
         key=f"compare-galleries-{dataset}",
         help="Each gallery is evaluated on this dataset's test split: the same faces as the runs.",
     )

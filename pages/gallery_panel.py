@@ -53,7 +53,8 @@ def choose_gallery(ds: FaceDataset | None) -> str | None:
     if not options:
         st.info("No gallery on this server.")
         return None
-    picked = st.selectbox("Gallery", options, key="gallery-select")
+    index = options.index(ds.name) if ds is not None and ds.name in options else 0
+    picked = st.selectbox("Gallery", options, index=index, key=f"gallery-select-{ds.name if ds else ''}")
     if picked != NEW:
         return picked
     default = ds.name if ds is not None and ds.name not in names else ""

@@ -178,8 +178,7 @@ class DlibEmbedder:
     default_threshold = round(1.0 - DLIB_DISTANCE**2 / (2 * DLIB_TYPICAL_NORM**2), 3)
     default_threshold_source = (
         f"dlib's published rule (Euclidean distance {DLIB_DISTANCE} on its descriptors, about cosine "
-        f"{1.0 - DLIB_DISTANCE**2 / (2 * DLIB_TYPICAL_NORM**2):.3f} for faces of typical norm); "
-        "not calibrated on strangers"
+        f"{1.0 - DLIB_DISTANCE**2 / (2 * DLIB_TYPICAL_NORM**2):.3f} for faces of typical norm)"
     )
 
     def __init__(self) -> None:

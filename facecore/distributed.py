@@ -1,0 +1,316 @@
+"""Training past one process: PyTorch's DistributedDataParallel, launched by ``torchrun``.
+
+facecore writes no scheduler of its own. :func:`launch` runs PyTorch's own launcher
+(``python -m torch.distributed.run``, the module behind ``torchrun``: elastic agent, c10d
+rendezvous) with this module as the entry point; each process it starts is one *rank* and runs
+the same :class:`~facecore.train.Trainer`, which asks :func:`context` who it is:
+
+* the backend is NCCL on CUDA (one GPU per rank, ``LOCAL_RANK``) and gloo on the CPU;
+* the training split is sharded by ``DistributedSampler`` (``set_epoch`` every epoch: the
+  shuffle differs by epoch and is the same for a seed, and with one rank it is exactly the
+  single-process order); the **global** batch is the configured ``batch_size``, each rank takes
+  ``batch_size / world_size`` of it (it must divide), and the learning rate is not scaled: the
+  same config trains the same model on any number of ranks (DDP averages the gradients);
+* validation is split across ranks and the predictions are gathered, so loss, accuracy and F1
+  equal a single-process evaluation of the same weights;
+* only rank 0 writes (metrics.csv, checkpoints, summary.json, progress, the job record);
+  checkpoints hold the unwrapped model (no ``module.`` prefix), and resume works with any world size;
+* a rank that fails ends the run: :func:`launch` raises :class:`TrainingFailed` naming the rank
+  and its error (torchrun's error file for a Python exception, the signal for a killed process),
+  and the last finished epoch's ``last.pt`` stays.
+
+This module moves to ``facecore/train/distributed.py`` in the planned subpackage layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from facecore.errors import FacecoreError
+
+#: set in every rank by :func:`launch` (the workspace of the launching process)
+RUN_DIR_ENV = "FACECORE_DDP_RUN_DIR"
+
+
+class TrainingFailed(FacecoreError):
+    """A rank of a distributed training run failed; the message names the rank and its error."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who this process is in the group (one process, when not launched by torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def under_torchrun() -> bool:
+    """True in a process started by torchrun (it sets ``WORLD_SIZE`` and ``RANK``)."""
+    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
+
+
+def context(device_type: str = "cpu") -> Context:
+    """This process's :class:`Context`; joins the process group first when launched by torchrun."""
+    if not under_torchrun():
+        return Context()
+    env = os.environ
+    ctx = Context(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
+    if ctx.enabled and not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        if device_type == "cuda":
+            torch.cuda.set_device(ctx.local_rank)
+        dist.init_process_group(backend=backend)
+    return ctx
+
+
+def device_for(device: torch.device, ctx: Context) -> torch.device:
+    """One GPU per rank: ``cuda:LOCAL_RANK``; other devices as they are."""
+    return torch.device("cuda", ctx.local_rank) if device.type == "cuda" and ctx.enabled else device
+
+
+def shard_order(n: int, *, ctx: Context, seed: int, epoch: int, shuffle: bool) -> list[int]:
+    """This rank's items of an epoch, from ``DistributedSampler`` (padded to equal shares)."""
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(
+        range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed, drop_last=False
+    )
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def strided(n: int, ctx: Context) -> list[int]:
+    """Items ``rank, rank + world, ...``: an unpadded share of ``n`` (for evaluation)."""
+    return list(range(ctx.rank, n, ctx.world_size))
+
+
+def all_sum(values: Sequence[float], ctx: Context) -> list[float]:
+    """Each value summed over the ranks."""
+    if not ctx.enabled:
+        return [float(v) for v in values]
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def any_rank(flag: bool, ctx: Context) -> bool:
+    """True on every rank when it is true on any (e.g. a stop request seen by rank 0)."""
+    return bool(all_sum([1.0 if flag else 0.0], ctx)[0]) if ctx.enabled else flag
+
+
+def gather(index: Sequence[int], arrays: dict[str, np.ndarray], ctx: Context) -> dict[str, np.ndarray]:
+    """Rows of ``arrays`` (one per item of ``index``) from every rank, in item order."""
+    if not ctx.enabled:
+        return arrays
+    parts: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(parts, (list(index), arrays))
+    order = np.argsort(np.concatenate([np.asarray(i, dtype=np.int64) for i, _ in parts]), kind="stable")
+    return {k: np.concatenate([a[k] for _, a in parts])[order] for k in arrays}
+
+
+def broadcast(obj: Any, ctx: Context) -> Any:
+    """Rank 0's ``obj`` on every rank."""
+    if not ctx.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(ctx: Context) -> None:
+    if ctx.enabled:
+        dist.barrier()
+
+
+def wrap(model: torch.nn.Module, device: torch.device, ctx: Context) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel (rank 0's weights broadcast to all), or as it is."""
+    if not ctx.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+# --------------------------------------------------------------------------------------------
+# launching
+
+
+def launch(
+    config: Any,
+    *,
+    run_dir: Path,
+    resume: bool = False,
+    nnodes: int = 1,
+    node_rank: int = 0,
+    master_addr: str | None = None,
+    master_port: int | None = None,
+    rdzv_endpoint: str | None = None,
+    job: tuple[str, int, int] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    stop_file: Path | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` with ``config.nproc`` processes on this machine (of ``nnodes``) under torchrun.
+
+    One machine: a free local port. Several: the same command on each machine with its
+    ``node_rank`` and rank 0's ``master_addr``/``master_port`` (static rendezvous), or a shared
+    ``rdzv_endpoint`` (c10d rendezvous). Returns rank 0's run summary; raises
+    :class:`TrainingFailed` naming the failed rank.
+    """
+    nproc = int(config.nproc)
+    if nproc < 1 or nnodes < 1:
+        raise FacecoreError("--nproc and --nnodes must be at least 1.")
+    args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    if rdzv_endpoint:
+        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={run_dir.name}"]
+    else:
+        port = master_port or (_free_port() if nnodes == 1 else 29500)
+        addr = master_addr or "127.0.0.1"
+        args += [f"--node-rank={node_rank}", f"--master-addr={addr}", f"--master-port={port}"]
+    log_dir = Path(tempfile.mkdtemp(prefix="facecore-ddp-"))
+    args += ["--max-restarts=0", f"--log-dir={log_dir}", "-m", "facecore.distributed"]
+    summary_file = log_dir / "summary.json"
+    args += ["--config", json.dumps(config.to_dict()), "--summary", str(summary_file)]
+    if resume:
+        args.append("--resume")
+    if job:
+        args += ["--job", job[0], "--job-index", str(job[1]), "--job-total", str(job[2])]
+    env = {**os.environ, RUN_DIR_ENV: str(run_dir), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+    if not env["OMP_NUM_THREADS"]:  # the cores shared between the ranks of this machine
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
+    tail: list[str] = []
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            tail.append(line)
+            del tail[:-400]
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if should_stop() and stop_file is not None:
+                stop_file.touch()  # rank 0 sees it and every rank stops after the batch
+    reader.join(timeout=5)
+    if proc.returncode == 0:
+        if not summary_file.is_file():  # rank 0 ran on another machine
+            return {"run": run_dir.name, "world_size": None, "rank0_elsewhere": True}
+        summary = json.loads(summary_file.read_text("utf-8"))
+        if "stopped" in summary:
+            from facecore.train import TrainingStopped
+
+            raise TrainingStopped(summary["stopped"])
+        return summary
+    raise TrainingFailed(_failure(tail, log_dir, run_dir, proc.returncode))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _failure(lines: list[str], log_dir: Path, run_dir: Path, code: int) -> str:
+    """One message from torchrun's failure report: which rank, and its error."""
+    text = "".join(lines)
+    stopped = re.search(r"TrainingStopped: (.*)", text)
+    if stopped:
+        return f"stopped: {stopped.group(1)}"
+    root = text.split("Root Cause", 1)[-1]
+    rank = re.search(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)", root)
+    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", root)
+    who = f"rank {rank.group(1)} (local rank {rank.group(2)})" if rank else "a rank"
+    what = ""
+    error_file = re.search(r"error_file\s*:\s*(\S+)", root)
+    if error_file and Path(error_file.group(1)).is_file():
+        try:
+            data = json.loads(Path(error_file.group(1)).read_text("utf-8"))
+            what = str(data.get("message", {}).get("message", "")).strip().splitlines()[-1]
+        except (ValueError, AttributeError, IndexError):
+            what = ""
+    if not what and exit_code and int(exit_code.group(1)) < 0:
+        sig = -int(exit_code.group(1))
+        what = f"was killed by signal {signal.Signals(sig).name if sig in signal.valid_signals() else sig}"
+    elif not what:
+        errors = [ln.strip() for ln in lines if re.match(r"\s*\w*(Error|Exception)\b", ln)]
+        what = errors[-1] if errors else f"exited with status {exit_code.group(1) if exit_code else code}"
+    kept = " The last finished epoch is kept in last.pt" if (run_dir / "last.pt").is_file() else ""
+    hint = f"; resume with --resume {run_dir.name}." if kept else "."
+    return f"Distributed training failed: {who} {what}.{kept}{hint}".replace("..", ".")
+
+
+def _entry(argv: Sequence[str] | None = None) -> int:
+    """What each rank runs (``python -m facecore.distributed``, started by :func:`launch`)."""
+    from facecore.config import TrainConfig
+    from facecore.train import ProgressPrinter, Trainer, TrainingStopped
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", required=True)
+    p.add_argument("--summary", required=True)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--job")
+    p.add_argument("--job-index", type=int, default=0)
+    p.add_argument("--job-total", type=int, default=1)
+    args = p.parse_args(argv)
+    config = TrainConfig.from_dict(json.loads(args.config))
+    run_dir = Path(os.environ[RUN_DIR_ENV])
+    callbacks: list[Any] = [ProgressPrinter()]
+    should_stop: Callable[[], bool] = lambda: False  # noqa: E731
+    if args.job:
+        from facecore.jobs import job_callbacks
+
+        extra, should_stop = job_callbacks(args.job, args.job_index, args.job_total)
+        callbacks += extra
+    trainer = Trainer(config, run_dir=run_dir, callbacks=callbacks, should_stop=should_stop)
+    try:
+        summary = trainer.fit(resume=args.resume)
+    except TrainingStopped as exc:  # every rank stops at the same batch: not a failure
+        summary = {"stopped": str(exc)}
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.dist.is_main:
+        Path(args.summary).write_text(json.dumps(summary), encoding="utf-8")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    return record(_entry)(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
