@@ -142,6 +142,17 @@ def broadcast(obj: Any, ctx: Context) -> Any:
     return box[0]
 
 
+def sync_buffers(model: torch.nn.Module, ctx: Context) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank.
+
+    DDP broadcasts them at the start of each training forward, so after an epoch's last step each
+    rank holds its own; evaluation and the checkpoint use rank 0's.
+    """
+    if ctx.enabled:
+        for buf in model.buffers():
+            dist.broadcast(buf, src=0)
+
+
 def barrier(ctx: Context) -> None:
     if ctx.enabled:
         dist.barrier()
@@ -174,13 +185,16 @@ def launch(
     job: tuple[str, int, int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     stop_file: Path | None = None,
+    entry: str = "facecore.distributed",
 ) -> dict[str, Any]:
     """Train ``config`` with ``config.nproc`` processes on this machine (of ``nnodes``) under torchrun.
 
     One machine: a free local port. Several: the same command on each machine with its
     ``node_rank`` and rank 0's ``master_addr``/``master_port`` (static rendezvous), or a shared
     ``rdzv_endpoint`` (c10d rendezvous). Returns rank 0's run summary; raises
-    :class:`TrainingFailed` naming the failed rank.
+    :class:`TrainingFailed` naming the failed rank. ``should_stop`` (polled) makes every rank stop
+    after its current batch by creating ``stop_file``, which rank 0 watches (a job's ``stop``).
+    ``entry``: the module each rank runs (this one; the tests wrap it with fault injection).
     """
     nproc = int(config.nproc)
     if nproc < 1 or nnodes < 1:
@@ -193,7 +207,7 @@ def launch(
         addr = master_addr or "127.0.0.1"
         args += [f"--node-rank={node_rank}", f"--master-addr={addr}", f"--master-port={port}"]
     log_dir = Path(tempfile.mkdtemp(prefix="facecore-ddp-"))
-    args += ["--max-restarts=0", f"--log-dir={log_dir}", "-m", "facecore.distributed"]
+    args += ["--max-restarts=0", f"--log-dir={log_dir}", "-m", entry]
     summary_file = log_dir / "summary.json"
     args += ["--config", json.dumps(config.to_dict()), "--summary", str(summary_file)]
     if resume:

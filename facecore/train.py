@@ -518,6 +518,7 @@ class Trainer:
         """Validation metrics; with several ranks each evaluates a share and the predictions are
         gathered, so the metrics equal a single-process evaluation of the same weights."""
         mine = distributed.strided(len(data), self.dist) if self.dist.enabled else None
+        distributed.sync_buffers(self.trainable, self.dist)
         va = evaluate(
             self.trainable,
             self._loader(data, train=False, epoch=0, order=mine),
