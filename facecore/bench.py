@@ -41,6 +41,7 @@ import torch
 import torchvision
 from torch import nn
 
+from facecore import workspace
 from facecore.config import TrainConfig
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import FacecoreError
@@ -412,6 +413,39 @@ def measure_pipeline(
     }
 
 
+def measure_ranks(
+    name: str, ranks: Sequence[int], *, batch: int, device: str, say: Progress, epochs: int = 2
+) -> dict[str, Any]:
+    """Images/s of real training epochs with 1, 2, ... DDP processes (global batch ``batch``).
+
+    Each count trains ``epochs`` epochs of the bench dataset under torchrun (one process: the
+    usual Trainer); the figure is the last epoch's training pass, all ranks' images over rank 0's
+    time. The processes share this machine's cores (OMP threads = cores / processes).
+    """
+    from facecore.train import read_metrics, train
+
+    out: dict[str, Any] = {}
+    for n in ranks:
+        if batch % n:
+            out[str(n)] = {"error": f"batch {batch} does not divide over {n} processes"}
+            continue
+        say(f"{name}: {n} DDP process(es), {epochs} epochs")
+        cfg = TrainConfig.for_model(name, DATASET, epochs=epochs, batch_size=batch, device=device, workers=0,
+                                    nproc=n, run_name=f"bench-ranks-{name}-{n}")
+        summary = train(cfg)
+        last = read_metrics(workspace.models_dir() / summary["run"])[-1]
+        out[str(n)] = {
+            "img_s": round(last["images_per_s"], 2),
+            "epoch_seconds": round(last["epoch_seconds"], 2),
+            "world_size": summary.get("world_size"),
+        }
+    base = (out.get("1") or {}).get("img_s")
+    for v in out.values():
+        if base and "img_s" in v:
+            v["speedup"] = round(v["img_s"] / base, 2)
+    return out
+
+
 def _cache_comparison(cached: dict[str, Any], recomputed: dict[str, Any], full: dict[str, Any]) -> dict:
     """Cached features against the frozen trunk recomputed, on the same dataset.
 
@@ -475,6 +509,7 @@ def run_bench(
     source: str | Path | None = None,
     progress: Progress | None = None,
     isolate: bool = True,
+    ranks: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Measure ``models`` (default: the three compared ones) and return every figure as a dict.
 
@@ -483,6 +518,8 @@ def run_bench(
     (default: every core; restored afterwards). ``isolate`` measures each model in a fresh
     Python process, as ``train --model NAME`` runs: a process that has already trained a
     ResNet-50 keeps a grown heap, and the custom CNN then trains up to twice as fast in it.
+    ``ranks`` (e.g. ``(1, 2)``): also train each model with that many DDP processes under torchrun
+    (:func:`measure_ranks`), for the scaling table.
     """
     names = list(models or DEFAULT_MODELS)
     for name in names:
@@ -522,6 +559,8 @@ def run_bench(
                     "progress": progress is not None,
                 }
                 results[name] = _run_isolated(job) if isolate else _bench_model_job(job, say)
+                if ranks:
+                    results[name]["ranks"] = measure_ranks(name, ranks, batch=batch, device=device, say=say)
         amp_name = autocast_for(dev, "auto")[1]
         env = {
             "device": dev.type,
@@ -738,6 +777,22 @@ def format_markdown(result: dict[str, Any]) -> str:
             f"{'met' if k['target_met'] else 'NOT met'} ({k['speedup']:.2f}x; training pass alone "
             f"{k['train_speedup']:.2f}x).",
         ]
+    scaling = {n: r["ranks"] for n, r in result["models"].items() if r.get("ranks")}
+    if scaling:
+        counts = sorted({int(k) for v in scaling.values() for k in v})
+        lines += [
+            "",
+            "### DDP processes on this machine (torchrun, gloo on CPU / NCCL on GPU)",
+            "",
+            "| model | " + " | ".join(f"{n} process(es): img/s (speed-up)" for n in counts) + " |",
+            "|---|" + "---:|" * len(counts),
+        ]
+        for name, v in scaling.items():
+            cells = []
+            for n in counts:
+                r = v.get(str(n), {})
+                cells.append(r.get("error") or f"{_f(r.get('img_s'))} ({r.get('speedup', 0):.2f}x)")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     met = [f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets"].items()]
     lines += ["", "Targets: " + "; ".join(met) + "."]
     return "\n".join(lines)
@@ -760,6 +815,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="people-folder tree for the dataset (default: LFW assets/download)")
     p.add_argument("--quick", action="store_true", help="few steps and images (about a minute)")
     p.add_argument("--json", action="store_true", help="print every figure as JSON")
+    p.add_argument("--ranks", type=int, nargs="+", default=[], metavar="N",
+                   help="also train with N DDP processes each (e.g. --ranks 1 2), for the scaling table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -780,6 +837,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         source=args.source,
         progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+        ranks=args.ranks,
     )
     print(json.dumps(result, indent=2) if args.json else format_markdown(result))
     return 0

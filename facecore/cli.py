@@ -428,7 +428,9 @@ def _job_line(job: dict) -> str:
         if p.get("batches"):
             where += f" batch {p['batch']}/{p['batches']}"
     models = ",".join(c["model"] for c in job["configs"])
-    return f"{job['id']}  {job['status']:<8} {models}{where}  {job.get('message') or ''}"
+    world = max(int(c.get("nproc", 1)) for c in job["configs"])
+    procs = f" x{world} processes" if world > 1 else ""
+    return f"{job['id']}  {job['status']:<8} {models}{procs}{where}  {job.get('message') or ''}"
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:

@@ -118,6 +118,11 @@ def config_form(model: str, dataset: str) -> TrainConfig | str:
         v["step_size"] = c1.number_input("Step size / plateau patience", 1, 1000, d.step_size, key=k + "step")
         v["gamma"] = c2.number_input("Gamma (LR factor)", 0.001, 1.0, d.gamma, 0.05, key=k + "gamma")
         v["run_name"] = c3.text_input("Run name (optional)", key=k + "name").strip()
+        v["nproc"] = c1.number_input(
+            "Processes (DDP)", 1, 64, d.nproc, key=k + "nproc",
+            help="Train with this many processes on this machine (DistributedDataParallel under torchrun): "
+            "one per GPU, or per CPU socket. The batch size is the global batch, split evenly over them.",
+        )
     st.button("Reset to defaults", key=k + "reset", on_click=_reset, args=(k,))
     try:
         return TrainConfig.for_model(model, dataset, **v)
@@ -289,7 +294,9 @@ def job_header(job: dict[str, Any]) -> str:
     dataset = job["configs"][0]["dataset"]
     group = f", group `{job['group']}`" if job.get("group") else ""
     when = datetime.fromtimestamp(job["created"]).strftime("%Y-%m-%d %H:%M:%S")
-    return f"Job `{job['id']}`: {models} on `{dataset}`{group}, {job['status']} (created {when})"
+    world = max(int(c.get("nproc", 1)) for c in job["configs"])
+    procs = f", {world} processes (DDP)" if world > 1 else ""
+    return f"Job `{job['id']}`: {models} on `{dataset}`{group}{procs}, {job['status']} (created {when})"
 
 
 def job_panel(job: dict[str, Any], queue_ahead: list[str]) -> None:

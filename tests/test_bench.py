@@ -183,7 +183,7 @@ def test_batch_loader_repeats_with_any_worker_count(faces: torch.Tensor) -> None
 
 @pytest.mark.slow
 def test_quick_bench_returns_positive_rates(assets: Path) -> None:
-    result = run_bench(quick=True, models=["custom_cnn"], source=assets / "lfw-deepfunneled")
+    result = run_bench(quick=True, models=["custom_cnn"], source=assets / "lfw-deepfunneled", ranks=(1, 2))
     assert set(result) == {"env", "dataset", "models", "targets"}
     env = result["env"]
     assert env["device"] in ("cpu", "cuda", "mps") and env["threads"] >= 1
@@ -195,5 +195,8 @@ def test_quick_bench_returns_positive_rates(assets: Path) -> None:
         assert v > 0
     assert p["augment"] == "all" and p["cached"] is False and p["train_images"] == result["dataset"]["train"]
     assert isinstance(r["ratio_target_met"], bool)
+    ranks = r["ranks"]  # real epochs with 1 and 2 DDP processes (torchrun, gloo)
+    assert ranks["1"]["world_size"] == 1 and ranks["2"]["world_size"] == 2
+    assert ranks["1"]["img_s"] > 0 and ranks["2"]["img_s"] > 0 and ranks["1"]["speedup"] == 1.0
     text = format_markdown(result)
-    assert "| custom_cnn |" in text and "pipeline / compute" in text
+    assert "| custom_cnn |" in text and "pipeline / compute" in text and "DDP processes" in text
