@@ -112,6 +112,31 @@ class FacePrediction:
         }
 
 
+def make_predictions(
+    run: str, model: str, classes: Sequence[str], table: np.ndarray, conf: np.ndarray, threshold: float
+) -> list[ModelPrediction]:
+    """One :class:`ModelPrediction` per row of ``table`` (per-class probabilities or similarities):
+    its top class, named when the row's ``conf`` reaches ``threshold`` and the class is not Unknown."""
+    out = []
+    for row, score in zip(np.asarray(table, dtype=np.float64), conf, strict=True):
+        order = np.argsort(-row, kind="stable")[:3]
+        raw = classes[int(order[0])]
+        unknown = raw == UNKNOWN or float(score) < threshold
+        out.append(
+            ModelPrediction(
+                run=run,
+                model=model,
+                label=UNKNOWN if unknown else raw,
+                raw_label=raw,
+                confidence=float(score),
+                top3=[(classes[int(i)], float(row[i])) for i in order],
+                unknown=unknown,
+                threshold=threshold,
+            )
+        )
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Loaded runs
 
@@ -298,25 +323,7 @@ class LoadedModel:
                 raise ValueError(f"{self.run} decides Unknown by centroid cosine: pass the embeddings.")
             emb = torch.as_tensor(embeddings).float().numpy()
             scores = centroid_cosine(emb, probs.argmax(axis=1), self.centroids.numpy())
-        out = []
-        for row, score in zip(probs, scores, strict=True):
-            order = np.argsort(-row, kind="stable")[:3]
-            raw = self.classes[int(order[0])]
-            conf = float(score)
-            unknown = raw == UNKNOWN or conf < t
-            out.append(
-                ModelPrediction(
-                    run=self.run,
-                    model=self.model_name,
-                    label=UNKNOWN if unknown else raw,
-                    raw_label=raw,
-                    confidence=conf,
-                    top3=[(self.classes[int(i)], float(row[i])) for i in order],
-                    unknown=unknown,
-                    threshold=t,
-                )
-            )
-        return out
+        return make_predictions(self.run, self.model_name, self.classes, probs, scores, t)
 
     def nearest_images(self) -> NearestImages:
         """The run's :class:`NearestImages`, built once (rebuilt when the dataset changes)."""

@@ -15,28 +15,20 @@ import pytest
 from facecore.gallery.embedders import dlib_problem
 from facecore.gallery.store import load_gallery
 from tests.conftest import ARTIFACTS, wait_for
-from tests.test_browser_live import TABLES, seen_names, shot
-from tests.test_live import face_y4m
+from tests.test_browser_live import (  # noqa: F401 - the fake camera fixtures: Colin Powell's photos
+    PERSON,
+    TABLES,
+    browser_args,
+    camera_video,
+    seen_names,
+    shot,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(dlib_problem() is not None, reason=f"dlib embedder: {dlib_problem()}"),
 ]
-PERSON = "Colin_Powell"
 
-
-@pytest.fixture
-def camera_video(tmp_path: Path, people_tree: Path) -> Path:
-    return face_y4m(tmp_path / "camera.y4m", people_tree / PERSON, fps=15, frames_per_image=8)
-
-
-@pytest.fixture
-def browser_args(camera_video: Path) -> list[str]:
-    return [
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-video-capture={camera_video}",
-    ]
 
 
 @pytest.mark.timeout(400)

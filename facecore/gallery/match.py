@@ -23,7 +23,7 @@ import torch
 from facecore.errors import FacecoreError, GalleryError
 from facecore.gallery.embedders import Embedder, normalise
 from facecore.gallery.store import Gallery, gallery_embedder, load_gallery
-from facecore.infer import UNKNOWN, ModelPrediction
+from facecore.infer import ModelPrediction, make_predictions
 
 GALLERY_PREFIX = "gallery:"
 
@@ -149,25 +149,9 @@ class GalleryModel:
     ) -> list[ModelPrediction]:
         """A :class:`ModelPrediction` per row: the best person, or Unknown below the threshold."""
         t = self.threshold if threshold is None else float(threshold)
-        out = []
-        for row in np.asarray(scores, dtype=np.float64):
-            order = np.argsort(-row, kind="stable")[:3]
-            raw = self.classes[int(order[0])]
-            conf = float(row[order[0]])
-            unknown = conf < t
-            out.append(
-                ModelPrediction(
-                    run=self.run,
-                    model=self.model_name,
-                    label=UNKNOWN if unknown else raw,
-                    raw_label=raw,
-                    confidence=conf,
-                    top3=[(self.classes[int(i)], float(row[i])) for i in order],
-                    unknown=unknown,
-                    threshold=t,
-                )
-            )
-        return out
+        scores = np.asarray(scores, dtype=np.float64)
+        best = scores.max(axis=1) if len(scores) else np.zeros(0)
+        return make_predictions(self.run, self.model_name, self.classes, scores, best, t)
 
     def nearest_images(self) -> _GalleryNearest:
         return _GalleryNearest(self)
