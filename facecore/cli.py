@@ -594,7 +594,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from facecore.compare import compare_runs
 
     result = compare_runs(
-        args.runs, out=Path(args.out), split=args.split, device=args.device, latency=not args.no_latency
+        args.runs, out=Path(args.out), split=args.split, device=args.device, latency=not args.no_latency,
+        galleries=args.gallery,
     )
     if args.json:
         _print_json(result)
@@ -968,6 +969,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare 1-6 runs of one dataset: report.md, .html, comparison.json")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run names, run folders or .pt files")
     p.add_argument("--out", required=True, help="folder to write the reports into")
+    p.add_argument("--gallery", action="append", default=[], metavar="NAME",
+                   help="a gallery to compare beside the runs, on their dataset and split; repeatable")
     p.add_argument("--split", default="test", choices=splits, help="split to compare on (default test)")
     p.add_argument("--no-latency", action="store_true", help="skip latency (ms/image columns show n/a)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")

@@ -25,6 +25,7 @@ from facecore.checkpoint import load_checkpoint
 from facecore.errors import FacecoreError
 from facecore.evaluate import cached_evaluation, evaluate_run, resolve_run
 from facecore.figures import bars_figure, confusion_figure, curves_figure, openset_figure
+from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable
 from facecore.train import read_metrics
 
@@ -40,16 +41,21 @@ def compare_runs(
     split: str = "test",
     device: str = "auto",
     latency: bool = True,
+    galleries: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate ``runs`` (1 to 6, same dataset and split) on ``split`` and write the reports to ``out``.
 
-    Runs are folders, names under models/, or checkpoint files. ``latency=False`` leaves the
+    Runs are folders, names under models/, or checkpoint files. ``galleries`` are evaluated on the
+    runs' dataset and split beside them (labelled ``gallery:NAME``). ``latency=False`` leaves the
     ms/image columns empty (n/a) unless a reused evaluation has them. Returns comparison.json's dict.
     """
     require_writable("Writing a comparison report")
     runs = list(runs)
-    if not 1 <= len(runs) <= MAX_RUNS:
-        raise FacecoreError(f"Compare 1 to {MAX_RUNS} runs at a time; {len(runs)} were given.")
+    if not runs or len(runs) + len(galleries) > MAX_RUNS:
+        raise FacecoreError(
+            f"Compare 1 to {MAX_RUNS} runs and galleries at a time (at least one run); "
+            f"{len(runs)} runs and {len(galleries)} galleries were given."
+        )
     resolved = [resolve_run(r) for r in runs]
     seen: dict[Path, str] = {}
     for r, (ckpt, _) in zip(runs, resolved, strict=True):
@@ -67,6 +73,12 @@ def compare_runs(
         cached = cached_evaluation(r, split, need_latency=latency)
         reused.append(cached is not None)
         evaluations.append(cached or evaluate_run(r, split=split, device=device, latency=latency))
+    dataset = evaluations[0]["dataset"]
+    for name in galleries:
+        cached = cached_gallery_evaluation(name, dataset, split)
+        reused.append(cached is not None)
+        evaluations.append(cached or evaluate_gallery(name, dataset, split=split, latency=latency))
+        labels.append(f"gallery:{name}")
     predictions = [_read_predictions(Path(e["predictions_csv"])) for e in evaluations]
     file_sets = {frozenset(p) for p in predictions}
     if len(file_sets) > 1:
@@ -101,7 +113,7 @@ def compare_runs(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     workspace.atomic_write_text(files["report_md"], markdown_report(result))
-    curves = {label: read_metrics(Path(e["run_dir"])) for label, e in pairs}
+    curves = {label: read_metrics(Path(e["run_dir"])) for label, e in pairs if e.get("run_dir")}
     sweeps = {label: e["open_set"]["sweep"] for label, e in pairs}
     workspace.atomic_write_text(
         files["report_html"], html_report(result, curves, sweeps, Path(first["dataset_path"]))
@@ -211,7 +223,8 @@ def _summary_cells(r: dict[str, Any]) -> list[str]:
     return [
         r["model"], r["label"], _fmt(r["accuracy"]), _fmt(r["macro_f1"]), _fmt(r["weighted_f1"]),
         _fmt(r["far_at_threshold"]), _fmt(r["known_accuracy_at_threshold"]), _fmt(r["threshold"], ".2f"),
-        f"{r['params_trainable']:,} / {r['params_total']:,}", _fmt(r["checkpoint_mb"], ".2f"),
+        f"{r['params_trainable']:,} / " + ("n/a" if r["params_total"] is None else f"{r['params_total']:,}"),
+        _fmt(r["checkpoint_mb"], ".2f"),
         _fmt(r["train_minutes"], ".2f"), _fmt(r["ms_per_image_b1"], ".2f"),
         _fmt(r["ms_per_image_b32"], ".2f"),
     ]

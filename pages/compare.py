@@ -147,6 +147,15 @@ def evaluate_galleries(names: list[str], dataset: str) -> dict[str, dict[str, An
     return out
 
 
+def cli_names(evals: dict[str, Any], run_flag: str = "") -> str:
+    """The runs and galleries of ``evals`` as command-line arguments (``--gallery NAME`` for a gallery)."""
+    gallery = "gallery:"
+    return " ".join(
+        f"--gallery {label.removeprefix(gallery)}" if label.startswith(gallery) else f"{run_flag}{label}"
+        for label in evals
+    )
+
+
 def short_names(evals: dict[str, dict[str, Any]]) -> dict[str, str]:
     """A short name per run: its model when the models differ, else the run name."""
     models = [e["model"] for e in evals.values()]
@@ -205,7 +214,7 @@ def metrics_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> 
     st.caption(
         f"{first['n_images']} test images of `{first['dataset']}`. False accepts: Unknown test faces named "
         f"as someone at the model's threshold. Latency on {first.get('device', 'cpu')}. From the command "
-        f"line: `python -m facecore compare {' '.join(evals)} --out reports/{first['dataset']}`"
+        f"line: `python -m facecore compare {cli_names(evals)} --out reports/{first['dataset']}`"
     )
     rows = [{**summary_row(label, e), "label": short[label]} for label, e in evals.items()]
     left, right = st.columns(2)
@@ -405,10 +414,7 @@ def photo_section(evals: dict[str, dict[str, Any]], short: dict[str, str]) -> No
         max_upload_size=MAX_FILE_BYTES // 2**20,
         key="compare-photo",
     )
-    runs = " ".join(
-        f"--gallery {label.removeprefix('gallery:')}" if label.startswith("gallery:") else f"--model {label}"
-        for label in evals
-    )
+    runs = cli_names(evals, run_flag="--model ")
     st.caption(f"From the command line: `python -m facecore predict PHOTO {runs} --nearest 3`")
     if upload is not None:
         show_photo(upload.getvalue(), upload.name, {short[k]: e["checkpoint"] for k, e in evals.items()})

@@ -286,3 +286,17 @@ def test_enroll_crops_skips_duplicates(yunet_home: Path, assets: Path) -> None:
     report = enroll_crops("d", [("Colin_Powell", crop)])
     assert report.total == 0 and report.duplicates == 1
     assert isinstance(load_gallery_model("d"), GalleryModel)
+
+
+def test_compare_puts_a_gallery_beside_the_runs(trained_home: Path, tmp_path: Path) -> None:
+    from facecore.compare import compare_runs
+
+    enroll_dataset("faces", "faces")
+    result = compare_runs(["tiny-cnn"], galleries=["faces"], out=tmp_path / "report", latency=False)
+    assert [r["label"] for r in result["runs"]] == ["tiny-cnn", "gallery:faces"]
+    gallery_row = result["runs"][1]
+    assert gallery_row["model"] == "gallery (dlib_resnet)" and gallery_row["params_trainable"] == 0
+    assert set(result["confusion_matrices"]) == {"tiny-cnn", "gallery:faces"}
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| gallery (dlib_resnet) | gallery:faces |" in text and "0 / n/a" in text
+    assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
