@@ -175,7 +175,7 @@ def wrap(model: torch.nn.Module, device: torch.device, ctx: Context) -> torch.nn
 def launch(
     config: Any,
     *,
-    run_dir: Path,
+    run_dir: Path | None = None,
     resume: bool = False,
     nnodes: int = 1,
     node_rank: int = 0,
@@ -201,7 +201,8 @@ def launch(
         raise FacecoreError("--nproc and --nnodes must be at least 1.")
     args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
     if rdzv_endpoint:
-        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={run_dir.name}"]
+        rdzv_id = config.run_name or (run_dir.name if run_dir else "facecore")
+        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
     else:
         port = master_port or (_free_port() if nnodes == 1 else 29500)
         addr = master_addr or "127.0.0.1"
@@ -214,7 +215,9 @@ def launch(
         args.append("--resume")
     if job:
         args += ["--job", job[0], "--job-index", str(job[1]), "--job-total", str(job[2])]
-    env = {**os.environ, RUN_DIR_ENV: str(run_dir), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+    if run_dir is not None:  # resuming: every rank loads it; else rank 0 makes the run folder
+        env[RUN_DIR_ENV] = str(run_dir)
     if not env["OMP_NUM_THREADS"]:  # the cores shared between the ranks of this machine
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -238,14 +241,17 @@ def launch(
     reader.join(timeout=5)
     if proc.returncode == 0:
         if not summary_file.is_file():  # rank 0 ran on another machine
-            return {"run": run_dir.name, "world_size": None, "rank0_elsewhere": True}
+            return {"run": config.run_name or None, "world_size": None, "rank0_elsewhere": True}
         summary = json.loads(summary_file.read_text("utf-8"))
         if "stopped" in summary:
             from facecore.train import TrainingStopped
 
             raise TrainingStopped(summary["stopped"])
         return summary
-    raise TrainingFailed(_failure(tail, log_dir, run_dir, proc.returncode))
+    started = Path(f"{summary_file}.run")  # rank 0 names its run folder there when it starts
+    if started.is_file():
+        run_dir = Path(started.read_text("utf-8"))
+    raise TrainingFailed(_failure(tail, run_dir, proc.returncode))
 
 
 def _free_port() -> int:
@@ -256,7 +262,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _failure(lines: list[str], log_dir: Path, run_dir: Path, code: int) -> str:
+def _failure(lines: list[str], run_dir: Path | None, code: int) -> str:
     """One message from torchrun's failure report: which rank, and its error."""
     text = "".join(lines)
     stopped = re.search(r"TrainingStopped: (.*)", text)
@@ -280,9 +286,11 @@ def _failure(lines: list[str], log_dir: Path, run_dir: Path, code: int) -> str:
     elif not what:
         errors = [ln.strip() for ln in lines if re.match(r"\s*\w*(Error|Exception)\b", ln)]
         what = errors[-1] if errors else f"exited with status {exit_code.group(1) if exit_code else code}"
-    kept = " The last finished epoch is kept in last.pt" if (run_dir / "last.pt").is_file() else ""
-    hint = f"; resume with --resume {run_dir.name}." if kept else "."
-    return f"Distributed training failed: {who} {what}.{kept}{hint}".replace("..", ".")
+    kept = run_dir is not None and (run_dir / "last.pt").is_file()
+    hint = ""
+    if kept:
+        hint = f" The last finished epoch is kept in last.pt; resume with --resume {run_dir.name}."
+    return f"Distributed training failed: {who} {what}.{hint}".replace("..", ".")
 
 
 def _entry(argv: Sequence[str] | None = None) -> int:
@@ -299,7 +307,7 @@ def _entry(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--job-total", type=int, default=1)
     args = p.parse_args(argv)
     config = TrainConfig.from_dict(json.loads(args.config))
-    run_dir = Path(os.environ[RUN_DIR_ENV])
+    run_dir = Path(os.environ[RUN_DIR_ENV]) if os.environ.get(RUN_DIR_ENV) else None
     callbacks: list[Any] = [ProgressPrinter()]
     should_stop: Callable[[], bool] = lambda: False  # noqa: E731
     if args.job:
@@ -308,6 +316,8 @@ def _entry(argv: Sequence[str] | None = None) -> int:
         extra, should_stop = job_callbacks(args.job, args.job_index, args.job_total)
         callbacks += extra
     trainer = Trainer(config, run_dir=run_dir, callbacks=callbacks, should_stop=should_stop)
+    if trainer.dist.is_main:
+        Path(f"{args.summary}.run").write_text(str(trainer.run_dir), encoding="utf-8")
     try:
         summary = trainer.fit(resume=args.resume)
     except TrainingStopped as exc:  # every rank stops at the same batch: not a failure

@@ -272,10 +272,9 @@ def run_job(job_id: str) -> int:
             run_dir = workspace.models_dir() / resume if resume and i == 0 else None
             if cfg.nproc > 1:  # DDP under torchrun; its rank 0 reports to this job (job_callbacks)
                 from facecore import distributed
-                from facecore.train import new_run_dir
 
                 distributed.launch(
-                    cfg, run_dir=run_dir or new_run_dir(cfg), resume=run_dir is not None,
+                    cfg, run_dir=run_dir, resume=run_dir is not None,
                     job=(job_id, i, len(configs)), should_stop=should_stop, stop_file=folder / "stop",
                 )
                 continue

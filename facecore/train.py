@@ -326,7 +326,11 @@ class Trainer:
         mine = [CSVLogger(), *(cb for cb in callbacks if not isinstance(cb, CSVLogger))]
         self.callbacks = mine if main else []
         self.should_stop = should_stop if main else (lambda: False)
-        self.run_dir = Path(run_dir) if run_dir else new_run_dir(config)
+        if run_dir:
+            self.run_dir = Path(run_dir)
+        else:  # rank 0 claims a new run folder and tells the others its name
+            name = new_run_dir(config).name if main else None
+            self.run_dir = workspace.models_dir() / distributed.broadcast(name, self.dist)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cached = self._use_cache()
@@ -729,10 +733,11 @@ def train(
     if config.nproc > 1 and not distributed.under_torchrun():
         require_writable("Training")
         config.validate()
-        run_dir = resume_dir or new_run_dir(config)
         resume = resume_dir is not None
         options = launch or {}
-        return distributed.launch(config, run_dir=run_dir, resume=resume, should_stop=should_stop, **options)
+        return distributed.launch(
+            config, run_dir=resume_dir, resume=resume, should_stop=should_stop, **options
+        )
     trainer = Trainer(config, run_dir=resume_dir, callbacks=callbacks, should_stop=should_stop)
     return trainer.fit(resume=resume_dir is not None)
 

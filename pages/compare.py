@@ -461,7 +461,7 @@ def show_photo(data: bytes, name: str, checkpoints: dict[str, str]) -> None:
                         st.caption(f"{short}: closest training images unavailable ({near['error']})")
                         continue
                     images = [im for im in near["images"] if Path(im["file"]).is_file()]
-                    where = "enrolled faces" if short.startswith("gallery:") else "training images"
+                    where = "enrolled faces" if short.startswith("gallery") else "training images"
                     st.caption(f"{short}: closest {where} (cosine similarity)")
                     if images:
                         st.image(

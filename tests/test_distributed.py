@@ -19,7 +19,7 @@ import torch
 from facecore import distributed
 from facecore.checkpoint import load_checkpoint, load_model
 from facecore.config import TrainConfig
-from facecore.train import new_run_dir, train
+from facecore.train import train
 from facecore.transforms import AugmentConfig
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def launch(
 ) -> dict:
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
-    return distributed.launch(cfg, run_dir=run_dir or new_run_dir(cfg), resume=resume, entry=ENTRY)
+    return distributed.launch(cfg, run_dir=run_dir, resume=resume, entry=ENTRY)
 
 
 def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
