@@ -432,7 +432,7 @@ def measure_ranks(
         say(f"{name}: {n} DDP process(es), {epochs} epochs")
         cfg = TrainConfig.for_model(name, DATASET, epochs=epochs, batch_size=batch, device=device, workers=0,
                                     nproc=n, run_name=f"bench-ranks-{name}-{n}")
-        summary = train(cfg)
+        summary = train(cfg, launch={"quiet": True} if n > 1 else None)
         last = read_metrics(workspace.models_dir() / summary["run"])[-1]
         out[str(n)] = {
             "img_s": round(last["images_per_s"], 2),

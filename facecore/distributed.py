@@ -186,6 +186,7 @@ def launch(
     should_stop: Callable[[], bool] = lambda: False,
     stop_file: Path | None = None,
     entry: str = "facecore.distributed",
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Train ``config`` with ``config.nproc`` processes on this machine (of ``nnodes``) under torchrun.
 
@@ -195,6 +196,7 @@ def launch(
     :class:`TrainingFailed` naming the failed rank. ``should_stop`` (polled) makes every rank stop
     after its current batch by creating ``stop_file``, which rank 0 watches (a job's ``stop``).
     ``entry``: the module each rank runs (this one; the tests wrap it with fault injection).
+    ``quiet``: drop the ranks' progress lines (stdout) instead of passing them on.
     """
     nproc = int(config.nproc)
     if nproc < 1 or nnodes < 1:
@@ -220,7 +222,8 @@ def launch(
         env[RUN_DIR_ENV] = str(run_dir)
     if not env["OMP_NUM_THREADS"]:  # the cores shared between the ranks of this machine
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.PIPE, text=True, bufsize=1)
     tail: list[str] = []
 
     def pump() -> None:

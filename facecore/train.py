@@ -730,7 +730,7 @@ def train(
     processes under torchrun (:func:`facecore.distributed.launch`); ``launch`` options go there
     (several machines). Only the ranks' own progress lines and rank 0's files report on it then.
     """
-    if config.nproc > 1 and not distributed.under_torchrun():
+    if (config.nproc > 1 or launch) and not distributed.under_torchrun():
         require_writable("Training")
         config.validate()
         resume = resume_dir is not None

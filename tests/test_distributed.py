@@ -192,3 +192,23 @@ def test_a_background_job_trains_with_two_processes(small_dataset: str, home: Pa
     from facecore.cli import _job_line
 
     assert "x2 processes" in _job_line(jobs.read_job(job_id) | {"progress": progress})
+
+
+@pytest.mark.timeout(600)
+def test_two_machines_on_loopback(small_dataset: str, home: Path) -> None:
+    """The README's two-machine commands, as two "machines" on this one (loopback, static rendezvous)."""
+    from tests.conftest import free_port
+
+    port = str(free_port())
+    base = [sys.executable, "-m", "facecore", "train", "--dataset", small_dataset, "--model", "custom_cnn",
+            "--epochs", "1", "--batch-size", "8", "--no-augment", "--run-name", "two-nodes", "--nproc", "1",
+            "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port, "--node-rank"]  # fmt: skip
+    procs = [subprocess.Popen([*base, str(r)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in (0, 1)]  # fmt: skip
+    outs = [p.communicate(timeout=500) for p in procs]
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    summary = json.loads((home / "models" / "two-nodes" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert "(2 processes)" in outs[0][0]
+    assert [d.name for d in (home / "models").iterdir()] == ["two-nodes"]  # rank 0 alone made it
