@@ -8,8 +8,9 @@ too. For each match rule (``max``: a person's best face; ``top3``: the mean of t
 prints, on the test split, the rank-1 accuracy on enrolled people's faces, the AUROC of enrolled
 people's faces against strangers' (the Unknown class), and, at the threshold calibrated on the
 validation split for a 1% false-accept rate, the test FAR and the share of enrolled faces named.
-Then the milliseconds to embed one face, and to match one face against galleries of 1,000 and
-10,000 faces (random unit vectors: the cost does not depend on the values).
+Then the milliseconds to embed one face (facecore's PyTorch port of dlib's network against dlib's
+own), and to match one face against galleries of 1,000 and 10,000 faces (random unit vectors: the
+cost does not depend on the values).
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     from facecore.gallery.match import Matcher
 
     embedder = create_embedder("dlib_resnet")
-    print("| dataset | rule | rank-1 (known, test) | AUROC known vs strangers | threshold (val, FAR 1%) "
-          "| test FAR | known named | strangers (test) |")
+    print(
+        "| dataset | rule | rank-1 (known, test) | AUROC known vs strangers | threshold (val, FAR 1%) "
+        "| test FAR | known named | strangers (test) |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in args.dataset:
         ds = load_dataset(name)
@@ -88,15 +91,29 @@ def main(argv: list[str] | None = None) -> int:
         val, test = embed_split(ds, "val", embedder), embed_split(ds, "test", embedder)
         for rule in ("max", "top3"):
             f = rule_figures(rule, gallery, tr_people, val, test)
-            print(f"| {name} | {rule} | {f['rank1']:.3f} | {f['auroc']:.4f} | {f['threshold']:.3f} | "
-                  f"{f['far']:.3f} | {f['known_named']:.3f} | {f['strangers']} |")
+            print(
+                f"| {name} | {rule} | {f['rank1']:.3f} | {f['auroc']:.4f} | {f['threshold']:.3f} | "
+                f"{f['far']:.3f} | {f['known_named']:.3f} | {f['strangers']} |"
+            )
+    import torch
+
+    from facecore.gallery.embedders import dlib_descriptors
+
     crops = [np.full((256, 256, 3), 128, np.uint8)]
-    embedder.processes = 1  # one face, in this process: what one live worker waits for
-    embedder.embed(crops)
-    t0 = time.perf_counter()
-    for _ in range(10):
-        embedder.embed(crops)
-    print(f"\nembedding one face (dlib, in-process): {(time.perf_counter() - t0) * 100:.1f} ms")
+    chips = embedder.chips(crops)
+    print()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for label, run in (
+            ("PyTorch port", lambda: embedder.embed(crops)),
+            ("dlib's own", lambda: dlib_descriptors(chips, embedder.folder)),
+        ):
+            run()
+            t0 = time.perf_counter()
+            for _ in range(10):
+                run()
+            ms = (time.perf_counter() - t0) * 100
+            print(f"embedding one face, {label} ({threads} torch thread(s)): {ms:.1f} ms")
     rng = np.random.default_rng(0)
     for n in (1_000, 10_000):
         g = rng.normal(size=(n, 128)).astype(np.float32)

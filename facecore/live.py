@@ -233,9 +233,6 @@ class LiveRecognizer:
         if not models:
             raise FacecoreError("Choose at least one trained run or gallery for live recognition.")
         self.models = [load_recognizer(m, device=device) for m in models]
-        for m in self.models:
-            if hasattr(m, "warm"):  # a gallery: its embedder's worker processes start now
-                m.warm()
         self.detector = live_detector(detector) if isinstance(detector, str) else detector
         self.threshold = threshold
         self.max_faces = max(1, int(max_faces))

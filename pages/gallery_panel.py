@@ -15,10 +15,7 @@ import streamlit as st
 from facecore.dataset import UNKNOWN, FaceDataset
 from facecore.errors import FacecoreError
 from facecore.figures import threshold_curve_figure
-from facecore.gallery.calibrate import calibrate_gallery
 from facecore.gallery.embedders import dlib_problem
-from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_webcam_crops
-from facecore.gallery.evaluate import evaluate_gallery
 from facecore.gallery.store import Gallery, list_galleries, load_gallery, remove_person, rename_person
 from facecore.mode import read_only
 
@@ -66,6 +63,9 @@ def choose_gallery(ds: FaceDataset | None) -> str | None:
 
 def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., None] | None) -> None:
     """The three ways in; ``capture(name, saver=...)`` is the Dataset page's webcam capture."""
+    # imported here: they load PyTorch, which the rest of the Dataset page does not need
+    from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_webcam_crops
+
     sources = [s for s in SOURCES if (ds is not None or s != SOURCES[0]) and (capture or s != SOURCES[2])]
     how = st.radio("Enroll from", sources, horizontal=True, key="gallery-source")
     if how == SOURCES[0]:
@@ -167,6 +167,8 @@ def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
         format_func=lambda s: f"{ds.name}: {s} split ({UNKNOWN} and people not enrolled)",
     )
     if st.button("Calibrate the threshold", key="gallery-calibrate"):
+        from facecore.gallery.calibrate import calibrate_gallery
+
         with st.spinner("Scoring strangers' faces..."):
             _do(
                 lambda: calibrate_gallery(g.name, dataset=ds.name, split=split, target_far=far),
@@ -182,6 +184,8 @@ def evaluate_section(g: Gallery, ds: FaceDataset) -> None:
     if read_only():
         return
     if st.button(f"Evaluate on {ds.name}'s test split", key="gallery-evaluate"):
+        from facecore.gallery.evaluate import evaluate_gallery
+
         with st.spinner("Embedding the test faces..."):
             try:
                 r = evaluate_gallery(g.name, ds.name, latency=False)

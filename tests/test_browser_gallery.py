@@ -42,7 +42,7 @@ def test_enroll_on_the_dataset_page_then_live_names_the_person(
         page.get_by_test_id("stSidebarNav").get_by_text("Dataset", exact=True).click()
         page.get_by_role("heading", name="Dataset", exact=True).wait_for(timeout=60_000)
         section = page.get_by_role("radio", name="Enroll into a gallery")
-        section.wait_for(timeout=60_000)
+        section.wait_for(timeout=120_000)
         section.click()
         enroll_and_watch(page, people_tree)
     finally:

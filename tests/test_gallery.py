@@ -300,3 +300,30 @@ def test_compare_puts_a_gallery_beside_the_runs(trained_home: Path, tmp_path: Pa
     text = (tmp_path / "report" / "report.md").read_text()
     assert "| gallery (dlib_resnet) | gallery:faces |" in text and "0 / n/a" in text
     assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
+
+
+def test_the_pytorch_port_gives_dlibs_own_descriptors(assets: Path) -> None:
+    from facecore.gallery.embedders import dlib_descriptors
+
+    embedder = create_embedder("dlib_resnet")
+    assert embedder.backend == "torch", embedder.backend_problem
+    crops = [load_rgb(p)[3:-3, 3:-3] for p in sorted((LFW / "Tony_Blair").glob("*.jpg"))[:6]]
+    chips = embedder.chips(crops)
+    ours, theirs = embedder.raw(crops), dlib_descriptors(chips, embedder.folder)
+    assert ours.shape == theirs.shape == (6, 128)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert 1.2 < float(np.linalg.norm(theirs, axis=1).mean()) < 1.6  # the typical norm the default assumes
+
+
+def test_a_file_that_is_not_dlibs_descriptor_is_refused(tmp_path: Path) -> None:
+    from facecore.gallery.dlib_net import read_weights
+    from facecore.gallery.embedders import DLIB_DESCRIPTOR_FILE, dlib_model_dir
+
+    bad = tmp_path / "model.dat"
+    bad.write_bytes(b"\x01\x02not a network at all" * 100)
+    with pytest.raises(EmbedderError, match="not dlib's ResNet face descriptor"):
+        read_weights(bad)
+    truncated = tmp_path / "truncated.dat"
+    truncated.write_bytes((dlib_model_dir() / DLIB_DESCRIPTOR_FILE).read_bytes()[:5_000_000])
+    with pytest.raises(EmbedderError, match="truncated|not dlib's ResNet"):
+        read_weights(truncated)

@@ -133,12 +133,6 @@ class GalleryModel:
             raise FacecoreError("int8 applies to trained models; a gallery's embedder runs as it comes.")
         return self.classify(crops)[0]
 
-    def warm(self) -> None:
-        """Get the embedder ready for a stream of frames (dlib starts its worker processes)."""
-        warm = getattr(self.embedder, "warm", None)
-        if warm is not None:
-            warm()
-
     def int8_model(self) -> Any:
         raise FacecoreError("int8 applies to trained models, not to a gallery.")
 
