@@ -95,18 +95,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {rule} | {f['rank1']:.3f} | {f['auroc']:.4f} | {f['threshold']:.3f} | "
                 f"{f['far']:.3f} | {f['known_named']:.3f} | {f['strangers']} |"
             )
+    import dlib
     import torch
 
-    from facecore.gallery.embedders import dlib_descriptors
+    from facecore.gallery.embedders import DLIB_DESCRIPTOR_FILE
 
     crops = [np.full((256, 256, 3), 128, np.uint8)]
     chips = embedder.chips(crops)
+    dlib_net = dlib.face_recognition_model_v1(str(embedder.folder / DLIB_DESCRIPTOR_FILE))
     print()
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for label, run in (
             ("PyTorch port", lambda: embedder.embed(crops)),
-            ("dlib's own", lambda: dlib_descriptors(chips, embedder.folder)),
+            ("dlib's own", lambda: dlib_net.compute_face_descriptor(chips)),
         ):
             run()
             t0 = time.perf_counter()
