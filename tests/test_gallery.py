@@ -327,3 +327,21 @@ def test_a_file_that_is_not_dlibs_descriptor_is_refused(tmp_path: Path) -> None:
     truncated.write_bytes((dlib_model_dir() / DLIB_DESCRIPTOR_FILE).read_bytes()[:5_000_000])
     with pytest.raises(EmbedderError, match="truncated|not dlib's ResNet"):
         read_weights(truncated)
+
+
+def test_webcam_frames_that_pass_the_checks_enroll_a_person(yunet_home: Path, assets: Path) -> None:
+    from facecore.detect import create_detector
+    from facecore.enroll import EnrollSession
+    from facecore.gallery.enroll import enroll_webcam_crops
+
+    session = EnrollSession(create_detector("auto"), target=4)
+    for path in sorted((LFW / "Hugo_Chavez").glob("*.jpg"))[:8]:  # camera frames, checked one by one
+        session.offer(load_rgb(path), force=True)
+    crops = session.take_new()
+    assert 1 <= len(crops) <= 4
+    report = enroll_webcam_crops("cam", "Hugo", crops)
+    assert report.added == {"Hugo": len(crops)}
+    with pytest.raises(EnrollmentError, match="No camera frames"):
+        enroll_webcam_crops("cam", "Hugo", [])
+    other = load_rgb(sorted((LFW / "Hugo_Chavez").glob("*.jpg"))[20])
+    assert Predictor(["gallery:cam"]).predict(other)[0].predictions[0].label == "Hugo"
