@@ -153,11 +153,6 @@ def sync_buffers(model: torch.nn.Module, ctx: Context) -> None:
             dist.broadcast(buf, src=0)
 
 
-def barrier(ctx: Context) -> None:
-    if ctx.enabled:
-        dist.barrier()
-
-
 def wrap(model: torch.nn.Module, device: torch.device, ctx: Context) -> torch.nn.Module:
     """``model`` in DistributedDataParallel (rank 0's weights broadcast to all), or as it is."""
     if not ctx.enabled:
