@@ -56,7 +56,7 @@ NOFACE_PAGE_SIZE = 8
 AUG_VERSIONS = 5
 SECTIONS = ("overview", "faces", "noface", "augment", "add", "gallery")
 #: Sections that only change the dataset: absent in presentation mode.
-EDIT_SECTIONS = ("noface", "add")
+EDIT_SECTIONS = ("noface", "add", "gallery")
 SECTION_LABELS = {
     "overview": "Overview",
     "faces": "Faces",
