@@ -116,7 +116,8 @@ def compare_runs(
     curves = {label: read_metrics(Path(e["run_dir"])) for label, e in pairs if e.get("run_dir")}
     sweeps = {label: e["open_set"]["sweep"] for label, e in pairs}
     workspace.atomic_write_text(
-        files["report_html"], html_report(result, curves, sweeps, Path(first["dataset_path"]))
+        files["report_html"],
+        html_report(result, curves, sweeps, Path(first["dataset_path"]), {lb: e["classes"] for lb, e in pairs}),
     )
     workspace.atomic_write_text(files["comparison_json"], json.dumps(result, indent=2))
     return result
@@ -344,8 +345,14 @@ def html_report(
     curves: dict[str, list[dict[str, float]]],
     sweeps: dict[str, list[dict[str, Any]]],
     dataset_path: Path,
+    matrix_classes: dict[str, list[str]] | None = None,
 ) -> str:
-    """The report as one self-contained HTML page (plotly.js inlined once, thumbnails as data URIs)."""
+    """The report as one self-contained HTML page (plotly.js inlined once, thumbnails as data URIs).
+
+    ``matrix_classes`` gives each confusion matrix its own rows (a gallery adds "Unknown" to a
+    dataset that has no Unknown class); by default every matrix has ``result["classes"]``.
+    """
+    matrix_classes = matrix_classes or {}
     labels = [r["label"] for r in result["runs"]]
     first = [True]
 
@@ -372,7 +379,7 @@ def html_report(
         fig_html(curves_figure(curves)),
         "<h2>Confusion matrices</h2>",
         "<div class='grid'>",
-        *(f"<div>{fig_html(confusion_figure(cm, result['classes'], f'{label}: confusion matrix'))}</div>"
+        *(f"<div>{fig_html(confusion_figure(cm, matrix_classes.get(label, result['classes']), f'{label}: confusion matrix'))}</div>"
           for label, cm in result["confusion_matrices"].items()),
         "</div>",
         "<h2>Open set</h2>",

@@ -234,12 +234,11 @@ def _cell_clicked(chart_key: str, label: str) -> None:
 
 def confusion_section(evals: dict[str, dict[str, Any]]) -> None:
     """One clickable confusion matrix per run, and the images of the chosen cell."""
-    classes = next(iter(evals.values()))["classes"]
     cols = st.columns(min(len(evals), 3))
     for i, (label, e) in enumerate(evals.items()):
         key = f"compare-cm-{label}"
         cols[i % len(cols)].plotly_chart(
-            confusion_select_figure(e["confusion_matrix"], classes, f"{label} ({e['model']})"),
+            confusion_select_figure(e["confusion_matrix"], e["classes"], f"{label} ({e['model']})"),
             key=key,
             on_select=partial(_cell_clicked, key, label),
             selection_mode="points",
@@ -247,8 +246,8 @@ def confusion_section(evals: dict[str, dict[str, Any]]) -> None:
     cells = [
         (label, t, p, e["confusion_matrix"][i][j])
         for label, e in evals.items()
-        for i, t in enumerate(classes)
-        for j, p in enumerate(classes)
+        for i, t in enumerate(e["classes"])
+        for j, p in enumerate(e["classes"])
         if e["confusion_matrix"][i][j] > 0
     ]
     cells.sort(key=lambda c: (c[1] == c[2], -c[3]))

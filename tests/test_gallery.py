@@ -345,3 +345,24 @@ def test_webcam_frames_that_pass_the_checks_enroll_a_person(yunet_home: Path, as
         enroll_webcam_crops("cam", "Hugo", [])
     other = load_rgb(sorted((LFW / "Hugo_Chavez").glob("*.jpg"))[20])
     assert Predictor(["gallery:cam"]).predict(other)[0].predictions[0].label == "Hugo"
+
+
+def test_compare_a_gallery_on_a_dataset_without_unknown(yunet_home: Path, tmp_path: Path) -> None:
+    """The gallery's confusion matrix has an "Unknown" column the run's has not: each is drawn
+    with its own classes (this crashed the HTML report once)."""
+    from facecore.compare import compare_runs
+    from facecore.config import TrainConfig
+    from facecore.dataset import import_dataset
+    from facecore.train import train
+    from facecore.transforms import AugmentConfig
+
+    import_dataset(make_people_tree(tmp_path / "src", {"Colin_Powell": 8, "Tony_Blair": 8}), "two")
+    cfg = TrainConfig.for_model(
+        "custom_cnn", "two", epochs=1, batch_size=8, workers=0, augment=AugmentConfig.none(), run_name="two-cnn"
+    )
+    train(cfg)
+    enroll_dataset("two", "two")
+    result = compare_runs(["two-cnn"], galleries=["two"], out=tmp_path / "report", latency=False)
+    assert len(result["confusion_matrices"]["two-cnn"]) == 2
+    assert len(result["confusion_matrices"]["gallery:two"]) == 3  # Colin_Powell, Tony_Blair, Unknown
+    assert "gallery:two: confusion matrix" in (tmp_path / "report" / "report.html").read_text()
