@@ -33,7 +33,7 @@ PHOTO = ASSETS / "detection" / "2008_001322.jpg"
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
 #: Keys whose values are wall-clock readings (dates, durations, rates): blanked, and reported.
 CLOCK_KEYS = {
-    "created", "finished", "started", "updated", "modified", "seconds", "elapsed_s", "duration_s",
+    "created", "created_at", "finished", "started", "updated", "modified", "seconds", "elapsed_s", "duration_s",
     "images_per_s", "mtime", "age_s", "time_s", "enrolled_at", "calibrated_at",
 }  # fmt: skip
 
