@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facecore.detect import Detector, HaarDetector, YuNetDetector, iou  # noqa: E402
+from facecore.detect.detectors import Detector, HaarDetector, YuNetDetector, iou  # noqa: E402
 
 DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
 YUNET_MODEL = Path("models") / "face_detection_yunet_2026may.onnx"

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 
 def embed_split(ds, split: str, embedder) -> tuple[np.ndarray, list[str]]:
-    from facecore.data import decode_crops
+    from facecore.data.loaders import decode_crops
     from facecore.gallery.enroll import recrop
 
     items = ds.items(split)
@@ -41,8 +41,8 @@ def embed_split(ds, split: str, embedder) -> tuple[np.ndarray, list[str]]:
 def rule_figures(rule: str, gallery, tr_people, val, test) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
+    from facecore.evaluate.openset import suggest_threshold, sweep_scores
     from facecore.gallery.match import Matcher
-    from facecore.openset import suggest_threshold, sweep_scores
 
     m = Matcher(gallery, tr_people, match=rule)
     index = {p: i for i, p in enumerate(m.people)}
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", action="append", required=True)
     args = parser.parse_args(argv)
     os.environ["FACECORE_HOME"] = str(args.home.resolve())
-    from facecore.dataset import UNKNOWN, load_dataset
+    from facecore.data.dataset import UNKNOWN, load_dataset
     from facecore.gallery.embedders import create_embedder
     from facecore.gallery.match import Matcher
 

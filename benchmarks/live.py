@@ -11,7 +11,8 @@ After ``--warmup`` seconds the benchmark measures, for ``--seconds``:
 * **returned fps**: frames of the annotated video the browser presented (``requestVideoFrameCallback``
   on the player's ``<video>``), per second;
 * **callback fps, recognition/s, detection ms, inference ms, dropped, lag**: the page's own stats
-  line (:class:`facecore.live.LiveStats`), sampled each second; ``lag`` is how far the frame callback
+  line (:class:`facecore.live.recognizer.LiveStats`), sampled each second; ``lag`` is how far the frame
+  callback
   runs behind the camera's clock, at the start and at the end of the window (a growing lag would
   mean frames queue up).
 
@@ -65,12 +66,12 @@ FRAME_COUNTER = """() => {
 def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, str]:
     """The run to benchmark for each model: the newest in ``home``, else one trained for 1 epoch."""
     os.environ["FACECORE_HOME"] = str(home)
-    from facecore.config import TrainConfig
-    from facecore.dataset import import_dataset, list_datasets
-    from facecore.live import default_runs
-    from facecore.runs import list_runs
-    from facecore.train import train
-    from facecore.transforms import AugmentConfig
+    from facecore.data.dataset import import_dataset, list_datasets
+    from facecore.data.transforms import AugmentConfig
+    from facecore.live.recognizer import default_runs
+    from facecore.train.config import TrainConfig
+    from facecore.train.loop import train
+    from facecore.train.runs import list_runs
 
     detectors = home / "detectors"
     detectors.mkdir(parents=True, exist_ok=True)
@@ -134,8 +135,8 @@ def prepare_gallery(home: Path, assets: Path, size: int) -> str:
 
 def camera_video(path: Path, assets: Path, fps: int) -> Path:
     """A 640x480 ``.y4m`` of Colin Powell's photos (each held half a second)."""
-    from facecore.images import load_rgb
-    from facecore.video import face_video_frames, write_y4m
+    from facecore.data.images import load_rgb
+    from facecore.live.video import face_video_frames, write_y4m
 
     photos = [load_rgb(p) for p in sorted((assets / "lfw-deepfunneled" / PEOPLE[0]).glob("*.jpg"))[:8]]
     write_y4m(path, face_video_frames(photos, frames_per_image=max(1, fps // 2)), fps=fps)

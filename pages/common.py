@@ -12,12 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from facecore import workspace
-from facecore.dataset import list_datasets
-from facecore.detect import find_yunet_model
+from facecore.data.dataset import list_datasets
+from facecore.detect.detectors import find_yunet_model
 from facecore.mode import MODE_ENV, mode_problem, read_only
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
-    from facecore.infer import LoadedModel, Predictor
+    from facecore.live.inference import LoadedModel, Predictor
 
 
 def setup_page() -> None:
@@ -103,7 +103,7 @@ def list_runs() -> list[dict[str, Any]]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: str, yunet: str) -> Predictor:
-    from facecore.infer import Predictor
+    from facecore.live.inference import Predictor
 
     return Predictor(list(checkpoints), detector=detector)
 
@@ -112,7 +112,7 @@ def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predict
     """A :class:`Predictor` for ``runs`` (and ``gallery:NAME`` galleries), kept across reruns until a
     checkpoint file or gallery (its modification time) or the YuNet model file changes."""
     from facecore.gallery.store import gallery_stamp
-    from facecore.infer import resolve_checkpoint
+    from facecore.live.inference import resolve_checkpoint
 
     paths = tuple(str(r) if str(r).startswith("gallery:") else str(resolve_checkpoint(r)) for r in runs)
     stamps = tuple(
@@ -124,14 +124,14 @@ def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predict
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _loaded_run(checkpoint: str, mtime_ns: int) -> LoadedModel:
-    from facecore.infer import load_run
+    from facecore.live.inference import load_run
 
     return load_run(checkpoint)
 
 
 def loaded_run(run: str | Path) -> LoadedModel:
     """A run loaded once for inference, kept across reruns and sessions until its checkpoint changes."""
-    from facecore.infer import resolve_checkpoint
+    from facecore.live.inference import resolve_checkpoint
 
     path = resolve_checkpoint(run)
     return _loaded_run(str(path), path.stat().st_mtime_ns)
@@ -157,7 +157,7 @@ def ice_config() -> tuple[list[dict], str]:
     A malformed value is reported on the page and ignored.
     """
     from facecore.errors import FacecoreError
-    from facecore.live import ICE_ENV, rtc_configuration
+    from facecore.live.recognizer import ICE_ENV, rtc_configuration
 
     try:
         secret = st.secrets.get("ice", {}).get("servers")

@@ -13,12 +13,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from facecore.compare import MAX_RUNS, summary_row
-from facecore.dataset import UNKNOWN
-from facecore.detect import Detection, crop_face
+from facecore.data.dataset import UNKNOWN
+from facecore.data.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
+from facecore.detect.detectors import Detection, crop_face
 from facecore.errors import FacecoreError, ImageError
-from facecore.evaluate import cached_evaluation, evaluate_run
-from facecore.figures import (
+from facecore.evaluate.compare import MAX_RUNS, summary_row
+from facecore.evaluate.evaluation import cached_evaluation, evaluate_run
+from facecore.evaluate.figures import (
     bars_figure,
     confusion_select_figure,
     cost_figure,
@@ -27,7 +28,6 @@ from facecore.figures import (
 )
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.gallery.store import list_galleries
-from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
 from facecore.mode import read_only
 from pages.common import get_predictor, list_runs, read_predictions, setup_page
 

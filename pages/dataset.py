@@ -19,7 +19,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.dataset import (
+from facecore.data.dataset import (
     FaceDataset,
     ManifestRow,
     delete_dataset,
@@ -27,8 +27,7 @@ from facecore.dataset import (
     list_datasets,
     load_dataset,
 )
-from facecore.detect import create_detector, find_yunet_model
-from facecore.edit import (
+from facecore.data.edit import (
     EditResult,
     add_crops,
     check_class_name,
@@ -38,13 +37,14 @@ from facecore.edit import (
     rename_class,
     resolve_noface,
 )
-from facecore.enroll import EnrollSession
+from facecore.data.enroll import EnrollSession
+from facecore.data.images import IMAGE_EXTENSIONS, load_rgb
+from facecore.data.sample import build_sample
+from facecore.data.splits import SPLITS
+from facecore.data.transforms import AugmentConfig, augment_image, is_deterministic
+from facecore.detect.detectors import create_detector, find_yunet_model
 from facecore.errors import FacecoreError
-from facecore.images import IMAGE_EXTENSIONS, load_rgb
 from facecore.mode import read_only
-from facecore.sample import build_sample
-from facecore.splits import SPLITS
-from facecore.transforms import AugmentConfig, augment_image, is_deterministic
 from pages.common import choose_dataset, ice_servers, setup_page
 from pages.gallery_panel import gallery_section
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.dataset import UNKNOWN, FaceDataset
+from facecore.data.dataset import UNKNOWN, FaceDataset
 from facecore.errors import FacecoreError
-from facecore.figures import threshold_curve_figure
+from facecore.evaluate.figures import threshold_curve_figure
 from facecore.gallery.embedders import dlib_problem
 from facecore.gallery.store import Gallery, list_galleries, load_gallery, remove_person, rename_person
 from facecore.mode import read_only

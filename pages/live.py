@@ -1,6 +1,6 @@
 """Live: recognise faces in the webcam stream (WebRTC) or in a snapshot, with one model or all three.
 
-The frame work lives in :class:`facecore.live.LiveRecognizer`; this page picks the runs, the
+The frame work lives in :class:`facecore.live.recognizer.LiveRecognizer`; this page picks the runs, the
 threshold and the mode, hands the recognizer's frame callback to streamlit-webrtc, and shows the
 names it publishes.
 """
@@ -15,13 +15,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from facecore.data.images import load_rgb
 from facecore.device import gpu_available
 from facecore.errors import FacecoreError
 from facecore.gallery.match import load_gallery_model
 from facecore.gallery.store import list_galleries, load_gallery
-from facecore.images import load_rgb
-from facecore.live import LiveRecognizer, LiveResult, default_runs
-from facecore.runs import COMPARED_MODELS
+from facecore.live.recognizer import LiveRecognizer, LiveResult, default_runs
+from facecore.train.runs import COMPARED_MODELS
 from pages.common import ice_config, list_runs, loaded_run, setup_page
 
 setup_page()

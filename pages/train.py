@@ -11,15 +11,19 @@ from typing import Any
 
 import streamlit as st
 
-from facecore import jobs, workspace
-from facecore.addrun import add_run
-from facecore.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
-from facecore.dataset import load_dataset
+from facecore import workspace
+from facecore.data.dataset import load_dataset
+from facecore.data.transforms import AugmentConfig, is_deterministic
 from facecore.errors import FacecoreError
-from facecore.figures import curves_figure
+from facecore.evaluate.figures import curves_figure
 from facecore.mode import read_only
-from facecore.models import get_model_spec
-from facecore.runs import (
+from facecore.models.registry import get_model_spec
+from facecore.models.weights import DOWNLOAD_COMMAND, weights_status
+from facecore.train import jobs
+from facecore.train.addrun import add_run
+from facecore.train.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
+from facecore.train.loop import read_metrics
+from facecore.train.runs import (
     COMPARED_MODELS,
     delete_run,
     list_runs,
@@ -27,9 +31,6 @@ from facecore.runs import (
     trainable_configs,
     weights_missing,
 )
-from facecore.train import read_metrics
-from facecore.transforms import AugmentConfig, is_deterministic
-from facecore.weights import DOWNLOAD_COMMAND, weights_status
 from pages.common import choose_dataset, setup_page
 
 setup_page()

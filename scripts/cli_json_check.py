@@ -33,8 +33,9 @@ PHOTO = ASSETS / "detection" / "2008_001322.jpg"
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
 #: Keys whose values are wall-clock readings (dates, durations, rates): blanked, and reported.
 CLOCK_KEYS = {
-    "created", "created_at", "finished", "started", "updated", "modified", "seconds", "elapsed_s", "duration_s",
-    "images_per_s", "mtime", "age_s", "time_s", "enrolled_at", "calibrated_at",
+    "created", "created_at", "evaluated_at", "finished", "started", "updated", "modified",
+    "seconds", "elapsed_s", "duration_s", "images_per_s", "mtime", "age_s", "time_s",
+    "enrolled_at", "calibrated_at",
 }  # fmt: skip
 
 
@@ -137,7 +138,8 @@ def snapshot(home: Path, out: Path) -> None:
             text = json.dumps(cleaned, indent=1) + "\n"
             blanked |= {f"{name}:{k}" for k in mine}
         text = text.replace(str(work), "$HOME").replace(tmp, "$TMP")
-        (out / f"{name}.json").write_text(f"# exit {res.returncode}\n{text}{res.stderr[-2000:] if res.returncode else ''}")
+        err = res.stderr[-2000:] if res.returncode else ""
+        (out / f"{name}.json").write_text(f"# exit {res.returncode}\n{text}{err}")
         print(f"{name}: exit {res.returncode}, {len(text)} bytes")
     print("blanked (wall-clock fields):", ", ".join(sorted(blanked)) or "none")
 

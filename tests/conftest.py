@@ -81,7 +81,7 @@ def people_tree(tmp_path: Path, assets: Path) -> Path:
 @pytest.fixture
 def small_dataset(yunet_home: Path, people_tree: Path) -> str:
     """A real imported dataset: 3 people + Unknown, 8 faces each (6 train, 1 val, 1 test)."""
-    from facecore.dataset import import_dataset
+    from facecore.data.dataset import import_dataset
 
     import_dataset(people_tree, "small")
     return "small"
@@ -90,8 +90,8 @@ def small_dataset(yunet_home: Path, people_tree: Path) -> str:
 @pytest.fixture
 def noface_dataset(yunet_home: Path, people_tree: Path, assets: Path) -> str:
     """``small`` plus one real photo without a human face (the sky above dogs.jpg) in Colin_Powell."""
-    from facecore.dataset import import_dataset
-    from facecore.images import encode_jpeg, load_rgb
+    from facecore.data.dataset import import_dataset
+    from facecore.data.images import encode_jpeg, load_rgb
 
     sky = load_rgb(assets / "detection" / "dogs.jpg")[:400]
     (people_tree / "Colin_Powell" / "sky.jpg").write_bytes(encode_jpeg(sky))
@@ -201,11 +201,11 @@ TRAINED_PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
 def trained_template(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace built once: YuNet, the real dataset ``faces`` (3 people + Unknown, 8 faces each)
     and ``tiny-cnn``, a custom_cnn trained 3 epochs on it. Use :func:`trained_home` for a copy."""
-    from facecore.config import TrainConfig
-    from facecore.dataset import import_dataset
-    from facecore.infer import clear_cache
-    from facecore.train import train
-    from facecore.transforms import AugmentConfig
+    from facecore.data.dataset import import_dataset
+    from facecore.data.transforms import AugmentConfig
+    from facecore.live.inference import clear_cache
+    from facecore.train.config import TrainConfig
+    from facecore.train.loop import train
 
     root = tmp_path_factory.mktemp("trained")
     home = yunet_workspace(root / "home")
@@ -252,7 +252,7 @@ def yunet_workspace(home: Path) -> Path:
 
 def fake_job(home: Path, job_id: str, status: str, **fields) -> Path:
     """A job record as the job process writes it, owned by this (live) process."""
-    from facecore.config import TrainConfig
+    from facecore.train.config import TrainConfig
 
     record = {
         "id": job_id,

@@ -1,4 +1,4 @@
-"""A torchrun entry for the tests: :mod:`facecore.distributed`'s, with hooks set by environment.
+"""A torchrun entry for the tests: :mod:`facecore.train.distributed`'s, with hooks set by environment.
 
 * ``FACECORE_TEST_DUMP=DIR``: after training, each rank saves its model's parameters to
   ``DIR/rank<R>.pt`` (to compare the ranks' weights);
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from facecore import distributed
-from facecore.train import Trainer
+from facecore.train import distributed
+from facecore.train.loop import Trainer
 
 _evaluate, _finish = Trainer._evaluate, Trainer._finish
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from facecore.addrun import add_run
-from facecore.checkpoint import load_checkpoint, save_checkpoint
 from facecore.errors import CheckpointError
-from facecore.infer import Predictor, clear_cache
-from facecore.runs import list_runs
+from facecore.live.inference import Predictor, clear_cache
+from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.train.addrun import add_run
+from facecore.train.runs import list_runs
 from tests.test_dataset import snapshot
 
 
@@ -43,7 +43,7 @@ def _variant(home: Path, tmp_path: Path, name: str, **changes) -> Path:
 
 
 def _predicts(home: Path, assets: Path) -> None:
-    from facecore.images import load_rgb
+    from facecore.data.images import load_rgb
 
     clear_cache()
     photo = load_rgb(assets / "lfw-deepfunneled" / "Colin_Powell" / "Colin_Powell_0001.jpg")
@@ -105,7 +105,7 @@ def test_a_good_checkpoint_becomes_a_run_that_predicts(
     summary = json.loads((first / "summary.json").read_text())
     assert summary["threshold"]["threshold"] == load_checkpoint(upload)["threshold"]  # Live slider start
     assert not [p for p in (trained_home / "models").iterdir() if p.name.startswith(".adding")]
-    from facecore.images import load_rgb
+    from facecore.data.images import load_rgb
 
     photo = load_rgb(assets / "lfw-deepfunneled" / "Colin_Powell" / "Colin_Powell_0001.jpg")
     clear_cache()
@@ -115,7 +115,7 @@ def test_a_good_checkpoint_becomes_a_run_that_predicts(
 
 
 def test_runs_add_on_the_command_line(trained_home: Path, tmp_path: Path, capsys) -> None:
-    from facecore.cli import main
+    from facecore.cli.main import main
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecore.dataset import import_dataset, load_dataset
+from facecore.data.dataset import import_dataset, load_dataset
+from facecore.data.images import load_rgb
+from facecore.data.sources import ZipLimits
 from facecore.errors import DatasetError, ImageError, ImageTooLargeError, UnsafeArchiveError
-from facecore.images import load_rgb
-from facecore.sources import ZipLimits
 from tests.conftest import LFW
 from tests.test_dataset import snapshot
 
@@ -207,7 +207,7 @@ def test_no_usable_image_writes_nothing(home: Path, tmp_path: Path) -> None:
 def test_failure_midway_leaves_previous_dataset(saved, tmp_path: Path, monkeypatch) -> None:
     """An exception in the middle of an append (disk full, a bug) changes nothing saved."""
     folder, before = saved
-    from facecore import dataset as ds_mod
+    from facecore.data import dataset as ds_mod
 
     calls = {"n": 0}
     real = ds_mod._import_one

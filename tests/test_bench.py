@@ -9,10 +9,10 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from facecore.bench import format_markdown, run_bench
-from facecore.data import BatchTransform, FaceCrops, batch_loader, decode_crops
-from facecore.models import get_model_spec
-from facecore.transforms import AugmentConfig, eval_transform
+from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, decode_crops
+from facecore.data.transforms import AugmentConfig, eval_transform
+from facecore.evaluate.bench import format_markdown, run_bench
+from facecore.models.registry import get_model_spec
 from tests.conftest import LFW
 
 RESNET = get_model_spec("resnet50_pretrained")

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facecore.dataset import list_datasets, load_dataset
-from facecore.images import encode_jpeg, load_rgb
+from facecore.data.dataset import list_datasets, load_dataset
+from facecore.data.images import encode_jpeg, load_rgb
 from tests.conftest import ARTIFACTS, LFW
 
 pytestmark = pytest.mark.browser

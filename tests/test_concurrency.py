@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore import jobs
-from facecore.dataset import import_dataset, load_dataset
+from facecore.data.dataset import import_dataset, load_dataset
+from facecore.train import jobs
 from tests.conftest import ROOT, make_people_tree, wait_for
 from tests.test_dataset import snapshot
 

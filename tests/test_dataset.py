@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecore.dataset import import_dataset, load_dataset
+from facecore.data.dataset import import_dataset, load_dataset
+from facecore.data.sample import fetch_lfw, select_people
 from facecore.errors import DatasetExistsError, DownloadError, SplitError
-from facecore.sample import fetch_lfw, select_people
 from tests.conftest import LFW, make_people_tree
 
 
@@ -217,7 +217,7 @@ def test_fetch_lfw_uses_existing_download(assets: Path, tmp_path: Path) -> None:
 
 
 def test_augment_writes_copies_of_train_only(yunet_home: Path, people_tree: Path) -> None:
-    from facecore.augment import augment_dataset
+    from facecore.data.augment import augment_dataset
 
     import_dataset(people_tree, "faces")
     before = snapshot(yunet_home / "datasets" / "faces")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facecore.detect import (
+from facecore.detect.detectors import (
     YUNET_URL,
     Detection,
     Detector,

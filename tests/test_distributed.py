@@ -1,7 +1,7 @@
 """Training with DistributedDataParallel under torchrun: 2 CPU ranks (gloo) on real LFW faces.
 
 Each test launches PyTorch's own launcher (``torch.distributed.run``) through
-:func:`facecore.distributed.launch`, with :mod:`tests.ddp_worker` as the rank's entry point (the
+:func:`facecore.train.distributed.launch`, with :mod:`tests.ddp_worker` as the rank's entry point (the
 product's, plus hooks that dump each rank's weights or make one rank fail).
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from facecore import distributed
-from facecore.checkpoint import load_checkpoint, load_model
-from facecore.config import TrainConfig
-from facecore.train import train
-from facecore.transforms import AugmentConfig
+from facecore.data.transforms import AugmentConfig
+from facecore.models.checkpoint import load_checkpoint, load_model
+from facecore.train import distributed
+from facecore.train.config import TrainConfig
+from facecore.train.loop import train
 
 pytestmark = pytest.mark.slow
 ENTRY = "tests.ddp_worker"
@@ -178,7 +178,7 @@ def test_the_cli_trains_with_nproc(small_dataset: str, home: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_a_background_job_trains_with_two_processes(small_dataset: str, home: Path) -> None:
-    from facecore import jobs
+    from facecore.train import jobs
 
     cfg = config("custom_cnn", small_dataset, epochs=2, nproc=2, run_name="job-ddp")
     job_id = jobs.start_job([cfg])
@@ -189,7 +189,7 @@ def test_a_background_job_trains_with_two_processes(small_dataset: str, home: Pa
     assert summary["world_size"] == 2 and summary["epochs_run"] == 2
     progress = json.loads((home / "jobs" / job_id / "progress.json").read_text())
     assert progress["run"] == "job-ddp" and progress["epoch"] == 2
-    from facecore.cli import _job_line
+    from facecore.cli.main import _job_line
 
     assert "x2 processes" in _job_line(jobs.read_job(job_id) | {"progress": progress})
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from facecore import workspace
-from facecore.dataset import NOFACE_DIR, import_dataset, load_dataset
-from facecore.detect import YuNetDetector, crop_face
-from facecore.edit import (
+from facecore.data.dataset import NOFACE_DIR, import_dataset, load_dataset
+from facecore.data.edit import (
     add_crops,
     check_class_name,
     delete_class,
@@ -22,8 +21,9 @@ from facecore.edit import (
     rename_class,
     resolve_noface,
 )
+from facecore.data.images import load_rgb
+from facecore.detect.detectors import YuNetDetector, crop_face
 from facecore.errors import DatasetError
-from facecore.images import load_rgb
 from tests.conftest import LFW, YUNET
 from tests.test_dataset import snapshot as folder_hashes
 

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from facecore.detect import YuNetDetector
-from facecore.enroll import EnrollSession, QualityConfig, annotate, assess_frame, sharpness
+from facecore.data.enroll import EnrollSession, QualityConfig, annotate, assess_frame, sharpness
+from facecore.data.images import load_rgb
+from facecore.detect.detectors import YuNetDetector
 from facecore.errors import FacecoreError
-from facecore.images import load_rgb
 from tests.conftest import LFW, YUNET
 
 

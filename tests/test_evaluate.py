@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
-from facecore.compare import compare_runs
-from facecore.config import TrainConfig
-from facecore.data import FaceCrops, make_loader
-from facecore.dataset import UNKNOWN, import_dataset, load_dataset
+from facecore.data.dataset import UNKNOWN, import_dataset, load_dataset
+from facecore.data.loaders import FaceCrops, make_loader
+from facecore.data.transforms import AugmentConfig, eval_transform_from_dict
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
-from facecore.evaluate import cached_evaluation, evaluate_run, open_set_scores
-from facecore.openset import suggest_threshold, sweep
-from facecore.train import evaluate, train
-from facecore.transforms import AugmentConfig, eval_transform_from_dict
+from facecore.evaluate.compare import compare_runs
+from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, open_set_scores
+from facecore.evaluate.openset import suggest_threshold, sweep
+from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.train.config import TrainConfig
+from facecore.train.loop import evaluate, train
 from tests.conftest import make_people_tree, yunet_workspace
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}

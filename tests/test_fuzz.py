@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from facecore.dataset import import_dataset, load_dataset
+from facecore.data.dataset import import_dataset, load_dataset
+from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError, ImageError
-from facecore.images import load_rgb
 from tests.conftest import LFW
 
 FACES = [p.read_bytes() for p in sorted((LFW / "Colin_Powell").glob("*.jpg"))[:4]]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facecore.data.images import encode_jpeg, load_rgb
 from facecore.errors import (
     EmbedderError,
     EnrollmentError,
@@ -37,8 +38,7 @@ from facecore.gallery.store import (
     remove_person,
     rename_person,
 )
-from facecore.images import encode_jpeg, load_rgb
-from facecore.infer import Predictor
+from facecore.live.inference import Predictor
 from tests.conftest import LFW, make_people_tree
 
 pytestmark = pytest.mark.skipif(dlib_problem() is not None, reason=f"dlib embedder: {dlib_problem()}")
@@ -93,7 +93,7 @@ def test_a_stranger_is_unknown_at_the_calibrated_threshold(five_each: str, tmp_p
     # the 40 strangers' faces: at most 5% accepted, as calibrated (the same faces: exact)
     model = load_gallery_model(five_each)
     crops = [load_rgb(p) for p in sorted((tmp_path / "strangers" / "Unknown").glob("*.jpg"))]
-    from facecore.detect import create_detector
+    from facecore.detect.detectors import create_detector
     from facecore.gallery.enroll import face_of_photo
 
     det = create_detector("auto")
@@ -134,7 +134,7 @@ def test_dataset_enrollment_leaves_unknown_out_and_evaluates_like_a_run(small_da
     assert r["n_images"] == 4 and r["classes"][-1] == "Unknown"
     assert 0.0 <= r["accuracy"] <= 1.0 and r["rank1_known"] == 1.0
     assert np.array(r["confusion_matrix"]).sum() == 4
-    from facecore.compare import summary_row
+    from facecore.evaluate.compare import summary_row
 
     row = summary_row("gallery:g", r)  # the Compare page's table row, as for a run
     assert row["accuracy"] == r["accuracy"] and row["threshold"] == pytest.approx(load_gallery("g").threshold)
@@ -289,7 +289,7 @@ def test_enroll_crops_skips_duplicates(yunet_home: Path, assets: Path) -> None:
 
 
 def test_compare_puts_a_gallery_beside_the_runs(trained_home: Path, tmp_path: Path) -> None:
-    from facecore.compare import compare_runs
+    from facecore.evaluate.compare import compare_runs
 
     enroll_dataset("faces", "faces")
     result = compare_runs(["tiny-cnn"], galleries=["faces"], out=tmp_path / "report", latency=False)
@@ -330,8 +330,8 @@ def test_a_file_that_is_not_dlibs_descriptor_is_refused(tmp_path: Path) -> None:
 
 
 def test_webcam_frames_that_pass_the_checks_enroll_a_person(yunet_home: Path, assets: Path) -> None:
-    from facecore.detect import create_detector
-    from facecore.enroll import EnrollSession
+    from facecore.data.enroll import EnrollSession
+    from facecore.detect.detectors import create_detector
     from facecore.gallery.enroll import enroll_webcam_crops
 
     session = EnrollSession(create_detector("auto"), target=4)
@@ -350,16 +350,17 @@ def test_webcam_frames_that_pass_the_checks_enroll_a_person(yunet_home: Path, as
 def test_compare_a_gallery_on_a_dataset_without_unknown(yunet_home: Path, tmp_path: Path) -> None:
     """The gallery's confusion matrix has an "Unknown" column the run's has not: each is drawn
     with its own classes (this crashed the HTML report once)."""
-    from facecore.compare import compare_runs
-    from facecore.config import TrainConfig
-    from facecore.dataset import import_dataset
-    from facecore.train import train
-    from facecore.transforms import AugmentConfig
+    from facecore.data.dataset import import_dataset
+    from facecore.data.transforms import AugmentConfig
+    from facecore.evaluate.compare import compare_runs
+    from facecore.train.config import TrainConfig
+    from facecore.train.loop import train
 
     import_dataset(make_people_tree(tmp_path / "src", {"Colin_Powell": 8, "Tony_Blair": 8}), "two")
     cfg = TrainConfig.for_model(
-        "custom_cnn", "two", epochs=1, batch_size=8, workers=0, augment=AugmentConfig.none(), run_name="two-cnn"
-    )
+        "custom_cnn", "two", epochs=1, batch_size=8, workers=0, augment=AugmentConfig.none(),
+        run_name="two-cnn",
+    )  # fmt: skip
     train(cfg)
     enroll_dataset("two", "two")
     result = compare_runs(["two-cnn"], galleries=["two"], out=tmp_path / "report", latency=False)

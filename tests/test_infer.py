@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from facecore.checkpoint import load_model
-from facecore.config import TrainConfig
-from facecore.data import FaceCrops, decode_crops, make_loader
-from facecore.dataset import UNKNOWN, import_dataset, load_dataset
+from facecore.data.dataset import UNKNOWN, import_dataset, load_dataset
+from facecore.data.loaders import FaceCrops, decode_crops, make_loader
+from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, FacecoreError
-from facecore.infer import (
+from facecore.live.inference import (
     EMBEDDINGS_FILE,
     FacePrediction,
     LoadedModel,
@@ -30,8 +29,9 @@ from facecore.infer import (
     clear_cache,
     load_run,
 )
-from facecore.train import evaluate, train
-from facecore.transforms import eval_transform_from_dict
+from facecore.models.checkpoint import load_model
+from facecore.train.config import TrainConfig
+from facecore.train.loop import evaluate, train
 from tests.conftest import make_people_tree, yunet_workspace
 
 GROUP_PHOTO = "2007_007763.jpg"  # seven faces
@@ -66,7 +66,7 @@ def trained(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def _photo(assets: Path) -> np.ndarray:
-    from facecore.images import load_rgb
+    from facecore.data.images import load_rgb
 
     return load_rgb(assets / "detection" / GROUP_PHOTO)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from facecore import jobs
-from facecore.checkpoint import load_checkpoint
-from facecore.config import TrainConfig
-from facecore.train import read_metrics
+from facecore.models.checkpoint import load_checkpoint
+from facecore.train import jobs
+from facecore.train.config import TrainConfig
+from facecore.train.loop import read_metrics
 from tests.conftest import wait_for
 
 

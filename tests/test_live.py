@@ -24,14 +24,20 @@ import cv2
 import numpy as np
 import pytest
 
-from facecore.config import TrainConfig
+from facecore.data.images import load_rgb
+from facecore.data.transforms import AugmentConfig
 from facecore.errors import FacecoreError
-from facecore.images import load_rgb
-from facecore.infer import LoadedModel, clear_cache, load_run
-from facecore.live import LiveRecognizer, default_runs, parse_ice_servers, rtc_configuration, run_video
-from facecore.train import train
-from facecore.transforms import AugmentConfig
-from facecore.video import VideoError, VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
+from facecore.live.inference import LoadedModel, clear_cache, load_run
+from facecore.live.recognizer import (
+    LiveRecognizer,
+    default_runs,
+    parse_ice_servers,
+    rtc_configuration,
+    run_video,
+)
+from facecore.live.video import VideoError, VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
+from facecore.train.config import TrainConfig
+from facecore.train.loop import train
 
 PERSON = "Colin_Powell"
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
@@ -396,7 +402,7 @@ class CountingDetector:
     name = "counting"
 
     def __init__(self) -> None:
-        from facecore.live import live_detector
+        from facecore.live.recognizer import live_detector
 
         self.inner = live_detector("auto")
         self.calls = 0

@@ -38,21 +38,21 @@ def test_mode_from_the_environment(value: str, mode: str, problem: bool, monkeyp
 
 
 def test_every_library_call_that_writes_is_refused(trained_home: Path, tmp_path: Path, monkeypatch) -> None:
-    from facecore.addrun import add_run
-    from facecore.augment import augment_dataset
-    from facecore.compare import compare_runs
-    from facecore.config import TrainConfig
-    from facecore.dataset import delete_dataset, import_dataset, load_dataset
-    from facecore.detect import download_yunet
-    from facecore.edit import add_crops, delete_class, delete_image, rename_class, resolve_noface
-    from facecore.evaluate import evaluate_run
-    from facecore.images import load_rgb
-    from facecore.infer import Predictor
-    from facecore.jobs import delete_job, start_job, stop_job
-    from facecore.runs import delete_run
-    from facecore.sample import build_sample
-    from facecore.train import train
-    from facecore.weights import download_weights
+    from facecore.data.augment import augment_dataset
+    from facecore.data.dataset import delete_dataset, import_dataset, load_dataset
+    from facecore.data.edit import add_crops, delete_class, delete_image, rename_class, resolve_noface
+    from facecore.data.images import load_rgb
+    from facecore.data.sample import build_sample
+    from facecore.detect.detectors import download_yunet
+    from facecore.evaluate.compare import compare_runs
+    from facecore.evaluate.evaluation import evaluate_run
+    from facecore.live.inference import Predictor
+    from facecore.models.weights import download_weights
+    from facecore.train.addrun import add_run
+    from facecore.train.config import TrainConfig
+    from facecore.train.jobs import delete_job, start_job, stop_job
+    from facecore.train.loop import train
+    from facecore.train.runs import delete_run
 
     before = snapshot(trained_home)
     monkeypatch.setenv("FACECORE_MODE", "demo")
@@ -89,7 +89,7 @@ def test_every_library_call_that_writes_is_refused(trained_home: Path, tmp_path:
 
 
 def test_the_command_line_says_so(trained_home: Path, monkeypatch, capsys) -> None:
-    from facecore.cli import main
+    from facecore.cli.main import main
 
     monkeypatch.setenv("FACECORE_MODE", "demo")
     assert main(["dataset", "delete", "faces", "--yes"]) == 2
@@ -118,7 +118,7 @@ def banner(at: AppTest) -> bool:
 
 
 def test_pages_in_presentation_mode(trained_home: Path, monkeypatch) -> None:
-    from facecore.evaluate import evaluate_run
+    from facecore.evaluate.evaluation import evaluate_run
 
     monkeypatch.setenv("FACECORE_MODE", "demo")
     at = page("compare")  # an unevaluated run is not evaluated in demo mode (that would save files)

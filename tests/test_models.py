@@ -19,9 +19,9 @@ from torch import nn
 from torchvision.models import ResNet50_Weights
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from facecore import weights as weights_mod
 from facecore.errors import FacecoreError, WeightsUnavailableError
-from facecore.models import (
+from facecore.models import weights as weights_mod
+from facecore.models.registry import (
     CustomCNN,
     count_parameters,
     create_model,
@@ -30,7 +30,7 @@ from facecore.models import (
     list_models,
     split_frozen,
 )
-from facecore.weights import load_pretrained_state_dict, weights_file, weights_status
+from facecore.models.weights import load_pretrained_state_dict, weights_file, weights_status
 
 WEIGHTS_NAME = os.path.basename(ResNet50_Weights.IMAGENET1K_V2.url)  # resnet50-11ad3fa6.pth
 

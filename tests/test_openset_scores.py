@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from facecore.checkpoint import load_checkpoint, save_checkpoint
-from facecore.data import decode_crops
-from facecore.dataset import load_dataset
-from facecore.evaluate import evaluate_run
-from facecore.infer import Predictor, clear_cache, load_run
-from facecore.live import LiveRecognizer
-from facecore.openset import (
+from facecore.data.dataset import load_dataset
+from facecore.data.loaders import decode_crops
+from facecore.evaluate.evaluation import evaluate_run
+from facecore.evaluate.openset import (
     centroid_cosine,
     choose_score,
     class_centroids,
@@ -24,6 +21,9 @@ from facecore.openset import (
     sweep_scores,
     unknown_scores,
 )
+from facecore.live.inference import Predictor, clear_cache, load_run
+from facecore.live.recognizer import LiveRecognizer
+from facecore.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_centroids_and_their_cosine_by_hand() -> None:

@@ -10,7 +10,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from facecore.figures import confusion_select_figure, cost_figure, faces_image, openset_threshold_figure
+from facecore.evaluate.figures import (
+    confusion_select_figure,
+    cost_figure,
+    faces_image,
+    openset_threshold_figure,
+)
 from tests.conftest import ASSETS
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -30,8 +35,8 @@ def open_tab(at: AppTest, name: str) -> AppTest:
 
 def train_two_runs(dataset: str) -> list[str]:
     """Two real one-epoch custom_cnn runs of ``dataset``, trained together as group g1."""
-    from facecore.config import TrainConfig
-    from facecore.train import train
+    from facecore.train.config import TrainConfig
+    from facecore.train.loop import train
 
     for name, seed in (("run-a", 0), ("run-b", 1)):
         train(
@@ -85,7 +90,7 @@ def test_two_real_runs_on_every_tab_and_a_photo(two_runs: list[str], home: Path,
     def no_recompute(*args, **kwargs):
         raise AssertionError("the evaluation was computed again")
 
-    monkeypatch.setattr("facecore.evaluate.evaluate_run", no_recompute)
+    monkeypatch.setattr("facecore.evaluate.evaluation.evaluate_run", no_recompute)
     at = open_tab(at, "Confusion")
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2  # one confusion matrix per run

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore.dataset import list_datasets, load_dataset
+from facecore.data.dataset import list_datasets, load_dataset
 from tests.conftest import LFW
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore.images import encode_jpeg, load_rgb
-from facecore.infer import clear_cache
-from facecore.live import LiveRecognizer
-from facecore.video import face_video_frames
+from facecore.data.images import encode_jpeg, load_rgb
+from facecore.live.inference import clear_cache
+from facecore.live.recognizer import LiveRecognizer
+from facecore.live.video import face_video_frames
 from tests.test_live import PERSON
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore import jobs
-from facecore.config import TrainConfig
+from facecore.train import jobs
+from facecore.train.config import TrainConfig
 from tests.conftest import fake_job, wait_for
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

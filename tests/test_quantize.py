@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from facecore.dataset import load_dataset
+from facecore.data.dataset import load_dataset
+from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError
-from facecore.images import load_rgb
-from facecore.infer import clear_cache, load_run
-from facecore.live import LiveRecognizer
-from facecore.models import create_model
-from facecore.quantize import quantize_int8
+from facecore.live.inference import clear_cache, load_run
+from facecore.live.recognizer import LiveRecognizer
+from facecore.models.quantize import quantize_int8
+from facecore.models.registry import create_model
 
 
 def test_int8_gives_the_float_answer_on_real_faces(trained_home: Path) -> None:

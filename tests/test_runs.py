@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from facecore import jobs
-from facecore.config import TrainConfig
-from facecore.evaluate import evaluate_run
-from facecore.runs import COMPARED_MODELS, RunError, delete_run, list_runs, trainable_configs
-from facecore.train import Trainer
+from facecore.evaluate.evaluation import evaluate_run
+from facecore.train import jobs
+from facecore.train.config import TrainConfig
+from facecore.train.loop import Trainer
+from facecore.train.runs import COMPARED_MODELS, RunError, delete_run, list_runs, trainable_configs
 from tests.conftest import fake_job, wait_for
 
 

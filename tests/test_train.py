@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
-from facecore.config import TrainConfig
+from facecore.data.transforms import AugmentConfig
 from facecore.errors import CheckpointError, FacecoreError
-from facecore.train import METRIC_FIELDS, Trainer, TrainingStopped, read_metrics, train
-from facecore.transforms import AugmentConfig
+from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.train.config import TrainConfig
+from facecore.train.loop import METRIC_FIELDS, Trainer, TrainingStopped, read_metrics, train
 
 
 def quick(model: str, dataset: str, **kw) -> TrainConfig:
@@ -208,7 +208,7 @@ def test_pretrained_cached_features_match_recomputed(
 
 
 def test_refuses_untrainable_dataset(yunet_home: Path, tmp_path: Path) -> None:
-    from facecore.dataset import import_dataset
+    from facecore.data.dataset import import_dataset
     from facecore.errors import SplitError
     from tests.conftest import make_people_tree
 

@@ -9,9 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facecore.errors import FacecoreError
-from facecore.models import get_model_spec
-from facecore.transforms import (
+from facecore.data.transforms import (
     AugmentConfig,
     augment_image,
     eval_transform,
@@ -20,6 +18,8 @@ from facecore.transforms import (
     preprocessing_dict,
     train_transform,
 )
+from facecore.errors import FacecoreError
+from facecore.models.registry import get_model_spec
 
 RESNET = get_model_spec("resnet50_pretrained")
 CNN = get_model_spec("custom_cnn")

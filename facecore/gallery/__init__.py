@@ -6,5 +6,5 @@
 * :mod:`~facecore.gallery.match`: cosine matching, and a gallery usable wherever a run is;
 * :mod:`~facecore.gallery.calibrate`: the threshold at a false-accept target on strangers;
 * :mod:`~facecore.gallery.evaluate`: the runs' metrics, for a gallery on a dataset split;
-* :mod:`~facecore.gallery.cli`: ``python -m facecore gallery ...``.
+* :mod:`~facecore.cli.gallery`: ``python -m facecore gallery ...``.
 """

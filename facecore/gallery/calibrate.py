@@ -3,8 +3,8 @@
 Strangers come from a dataset split (its ``Unknown`` class, and any class not enrolled) or from
 a folder or zip of other people's photos (e.g. the LFW single-image pool). Each stranger's best
 score against the gallery is compared with thresholds from 0 to 1 in steps of 0.001
-(:func:`facecore.openset.sweep`, the same sweep as the trained runs'), and the lowest threshold
-whose false-accept rate is at most the target is stored (:func:`facecore.openset.suggest_threshold`).
+(:func:`facecore.evaluate.openset.sweep`, the same sweep as the trained runs'), and the lowest threshold
+whose false-accept rate is at most the target is stored (:func:`facecore.evaluate.openset.suggest_threshold`).
 Known faces of the same split, when there are some, give the share of enrolled people still
 named at each threshold. With no strangers at all, the embedder's published default is kept and
 the gallery says so.
@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from facecore.dataset import load_dataset
-from facecore.detect import create_detector
+from facecore.data.dataset import load_dataset
+from facecore.data.images import load_rgb
+from facecore.data.sources import open_source
+from facecore.detect.detectors import create_detector
 from facecore.errors import FacecoreError, GalleryError
+from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.gallery.enroll import face_of_photo, recrop
 from facecore.gallery.match import GalleryModel, load_gallery_model
 from facecore.gallery.store import Gallery, save_calibration
-from facecore.images import load_rgb
 from facecore.mode import require_writable
-from facecore.openset import suggest_threshold, sweep
-from facecore.sources import open_source
 
 STEPS = 1001
 DEFAULT_TARGET_FAR = 0.01
@@ -44,8 +44,8 @@ def dataset_faces(
 ) -> tuple[list[str], list[np.ndarray], list[str]]:
     """``(files, crops at the gallery margin, true label)`` of a dataset split; a class that is
     not enrolled is labelled ``Unknown``: for the gallery it is a stranger."""
-    from facecore.data import decode_crops
-    from facecore.dataset import UNKNOWN
+    from facecore.data.dataset import UNKNOWN
+    from facecore.data.loaders import decode_crops
 
     ds = load_dataset(dataset)
     items = ds.items(split)

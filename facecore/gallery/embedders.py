@@ -9,7 +9,7 @@ Two kinds, one interface (:class:`Embedder`), built by name with :func:`create_e
 * ``run:<RUN>``: the penultimate-layer features of a run trained here (the three models), so a
   run can be used as a classifier (as before) or as an embedder against a gallery.
 
-Input: face crops as made by :func:`facecore.detect.crop_face` (RGB ``uint8`` squares, the face
+Input: face crops as made by :func:`facecore.detect.detectors.crop_face` (RGB ``uint8`` squares, the face
 box centred with :attr:`Embedder.margin` on each side), so detection happens once and the
 embedder never runs a second detector. Colour order is **RGB** at this boundary.
 """
@@ -256,7 +256,7 @@ class RunEmbedder:
     )
 
     def __init__(self, run: str | Path, *, device: str = "auto") -> None:
-        from facecore.infer import load_run
+        from facecore.live.inference import load_run
 
         try:
             self.loaded = load_run(run, device=device)
@@ -307,7 +307,7 @@ def list_embedders(*, runs: bool = True) -> list[EmbedderInfo]:
         )
     ]
     if runs:
-        from facecore.runs import list_runs
+        from facecore.train.runs import list_runs
 
         for r in list_runs():
             name = r.get("run") or r.get("name")

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.dataset import UNKNOWN, load_dataset
-from facecore.detect import Detection, Detector, create_detector, crop_face
+from facecore.data.dataset import UNKNOWN, load_dataset
+from facecore.data.images import load_rgb
+from facecore.data.sources import open_source
+from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
 from facecore.errors import EnrollmentError, FacecoreError, GalleryError
 from facecore.gallery.store import CROP_SIZE, EnrollReport, enroll_crops, gallery_path, load_gallery
-from facecore.images import load_rgb
-from facecore.sources import open_source
 
 
 def recrop(crop: np.ndarray, from_margin: float, to_margin: float, size: int = CROP_SIZE) -> np.ndarray:
@@ -65,7 +65,7 @@ def enroll_dataset(
 ) -> EnrollReport:
     """Enroll every face of ``split`` of ``dataset`` (the ``Unknown`` class excepted: strangers are
     for calibration), or only those of ``people``."""
-    from facecore.data import decode_crops
+    from facecore.data.loaders import decode_crops
 
     ds = load_dataset(dataset)
     wanted = set(people) if people else None
@@ -169,7 +169,7 @@ def enroll_webcam_crops(
     crop_margin: float = 0.25,
     embedder: str = "dlib_resnet",
 ) -> EnrollReport:
-    """Enroll the crops an :class:`facecore.enroll.EnrollSession` accepted (its quality checks passed)."""
+    """Enroll the crops an :class:`~facecore.data.enroll.EnrollSession` accepted (its checks passed)."""
     if not crops:
         raise EnrollmentError("No camera frames were accepted yet: nothing to enroll.")
     margin = _margin_for(name, embedder)

@@ -29,13 +29,13 @@ from sklearn.metrics import (
 )
 
 from facecore import workspace
-from facecore.dataset import UNKNOWN, load_dataset
+from facecore.data.dataset import UNKNOWN, load_dataset
 from facecore.errors import FacecoreError
+from facecore.evaluate.openset import suggest_threshold
 from facecore.gallery.calibrate import dataset_faces, score_crops, sweep_table
 from facecore.gallery.match import GalleryModel, load_gallery_model
 from facecore.gallery.store import EMBEDDINGS_FILE, META_FILE
 from facecore.mode import require_writable
-from facecore.openset import suggest_threshold
 
 EVAL_DIR = "eval"
 

@@ -6,7 +6,7 @@ table, so no Python loop runs over faces. A person's score is their best face (`
 mean of their 3 best (``top3``).
 
 :class:`GalleryModel` puts a gallery and its embedder behind the same methods as a trained run's
-:class:`~facecore.infer.LoadedModel` (``classify``, ``probabilities``, ``predictions``,
+:class:`~facecore.live.inference.LoadedModel` (``classify``, ``probabilities``, ``predictions``,
 ``nearest_images``), so the photo upload, ``predict`` and the Live page use either.
 """
 
@@ -23,7 +23,7 @@ import torch
 from facecore.errors import FacecoreError, GalleryError
 from facecore.gallery.embedders import Embedder, normalise
 from facecore.gallery.store import Gallery, gallery_embedder, load_gallery
-from facecore.infer import ModelPrediction, make_predictions
+from facecore.live.inference import ModelPrediction, make_predictions
 
 GALLERY_PREFIX = "gallery:"
 
@@ -80,7 +80,7 @@ class Matcher:
 
 
 class _GalleryNearest:
-    """The nearest enrolled faces, in the shape :class:`~facecore.infer.NearestImages` answers."""
+    """The nearest enrolled faces, in the shape :class:`~facecore.live.inference.NearestImages` answers."""
 
     def __init__(self, model: GalleryModel) -> None:
         self.model = model

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from facecore import workspace
+from facecore.data.images import encode_jpeg, load_rgb
 from facecore.errors import (
     FacecoreError,
     GalleryError,
@@ -37,7 +38,6 @@ from facecore.errors import (
     GalleryMismatchError,
 )
 from facecore.gallery.embedders import DLIB_NAME, Embedder, create_embedder
-from facecore.images import encode_jpeg, load_rgb
 from facecore.mode import require_writable
 
 FORMAT = "facecore.gallery/1"
@@ -358,7 +358,7 @@ def create_gallery(name: str, *, embedder: str = DLIB_NAME, match: str = DEFAULT
 
 
 def _person_name(person: str) -> str:
-    from facecore.dataset import UNKNOWN
+    from facecore.data.dataset import UNKNOWN
 
     cleaned = workspace.safe_name(str(person).strip(), what="person name")
     if cleaned.lower() == UNKNOWN.lower():

@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def build_model(ckpt: dict[str, Any], *, path: str | Path = "checkpoint") -> nn.Module:
     """Rebuild the model from a loaded checkpoint alone (no ImageNet weights needed)."""
-    from facecore.models import create_model
+    from facecore.models.registry import create_model
 
     config = ckpt["config"]
     classes = ckpt["classes"]

@@ -26,10 +26,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from facecore import workspace
-from facecore.config import TrainConfig
 from facecore.errors import JobError
 from facecore.mode import require_writable
-from facecore.train import Callback, ProgressPrinter, Trainer, TrainingStopped
+from facecore.train.config import TrainConfig
+from facecore.train.loop import Callback, ProgressPrinter, Trainer, TrainingStopped
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")
@@ -271,7 +271,7 @@ def run_job(job_id: str) -> int:
             print(f"[job {job_id}] {i + 1}/{len(configs)}: {cfg.model} on {cfg.dataset}", flush=True)
             run_dir = workspace.models_dir() / resume if resume and i == 0 else None
             if cfg.nproc > 1:  # DDP under torchrun; its rank 0 reports to this job (job_callbacks)
-                from facecore import distributed
+                from facecore.train import distributed
 
                 distributed.launch(
                     cfg, run_dir=run_dir, resume=run_dir is not None,

@@ -61,8 +61,8 @@ def calibration_batches(crops: list[np.ndarray], preprocess, batch: int = 8) -> 
 
 def training_crops(dataset_name: str | None, n: int = CALIBRATION_IMAGES, seed: int = 0) -> list[np.ndarray]:
     """Up to ``n`` face crops from the training split of ``dataset_name`` (spread over its classes)."""
-    from facecore.dataset import load_dataset
-    from facecore.images import load_rgb
+    from facecore.data.dataset import load_dataset
+    from facecore.data.images import load_rgb
 
     if not dataset_name:
         raise FacecoreError("int8 calibrates on the run's training faces; the checkpoint names no dataset.")

@@ -3,7 +3,7 @@
 Inputs are face crops as PIL RGB images (or uint8 HWC numpy arrays), normally 256x256.
 
 * :func:`eval_transform`: Resize(resize_size) -> CenterCrop(input_size) -> float [0, 1] ->
-  Normalize(mean, std), all taken from the model's :class:`~facecore.models.ModelSpec`.
+  Normalize(mean, std), all taken from the model's :class:`~facecore.models.registry.ModelSpec`.
 * :func:`train_transform`: the same with random rotation, translation, resized crop, flip and
   colour jitter on the image, and Gaussian noise on the [0, 1] tensor before Normalize.
   With :meth:`AugmentConfig.none` it equals the eval transform.
@@ -26,7 +26,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from facecore.errors import FacecoreError
-from facecore.models import ModelSpec
+from facecore.models.registry import ModelSpec
 
 #: ColorJitter strengths used when ``AugmentConfig.color_jitter`` is on.
 JITTER = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.02}

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 
 from facecore import workspace
-from facecore.checkpoint import build_model, load_checkpoint
+from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, FacecoreError, RunError
 from facecore.mode import require_writable
-from facecore.transforms import eval_transform_from_dict
+from facecore.models.checkpoint import build_model, load_checkpoint
 
 #: A ResNet50 checkpoint with its optimizer state is about 280 MB; nothing real is near 1 GB.
 MAX_CHECKPOINT_BYTES = 1 << 30

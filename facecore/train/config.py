@@ -24,9 +24,9 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from facecore.data.transforms import AugmentConfig, is_deterministic
 from facecore.errors import FacecoreError
-from facecore.models import get_model_spec
-from facecore.transforms import AugmentConfig, is_deterministic
+from facecore.models.registry import get_model_spec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")

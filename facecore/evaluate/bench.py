@@ -4,8 +4,8 @@ For each model, on the current device:
 
 * **compute**: training steps (forward + backward + Adam, batch B) on in-memory random tensors
   after a warm-up, and inference at batch 1 and 32: what the hardware allows;
-* **pipeline**: epochs of a real :class:`~facecore.train.Trainer` (its ``_build``, loaders,
-  transforms, optimizer and :func:`~facecore.train.train_one_epoch`) over a real face dataset
+* **pipeline**: epochs of a real :class:`~facecore.train.loop.Trainer` (its ``_build``, loaders,
+  transforms, optimizer and :func:`~facecore.train.loop.train_one_epoch`) over a real face dataset
   built from LFW in a temporary ``FACECORE_HOME``, with the model's default config; the
   ratio pipeline / compute says what the data pipeline costs (>= 0.8: under 20%);
 * for ``resnet50_pretrained``: epochs with cached trunk features vs the frozen trunk recomputed
@@ -42,18 +42,18 @@ import torchvision
 from torch import nn
 
 from facecore import workspace
-from facecore.config import TrainConfig
+from facecore.data.transforms import is_deterministic
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import FacecoreError
-from facecore.models import create_model, get_model_spec, split_frozen
-from facecore.train import (
+from facecore.models.registry import create_model, get_model_spec, split_frozen
+from facecore.train.config import TrainConfig
+from facecore.train.loop import (
     Trainer,
     autocast_for,
     resolve_device,
     set_threads,
     train_one_epoch,
 )
-from facecore.transforms import is_deterministic
 
 DEFAULT_MODELS = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
 #: pipeline / compute at or above this: the data pipeline costs under 20% of the compute-bound rate
@@ -113,9 +113,9 @@ def plan_for(quick: bool, images: int | None = None) -> Plan:
 
 def default_source() -> Path | None:
     """An LFW people tree: the offline assets beside the repository, or a downloaded LFW."""
-    from facecore.sample import lfw_folder
+    from facecore.data.sample import lfw_folder
 
-    assets = Path(__file__).resolve().parents[2] / "shared" / "assets" / "lfw-deepfunneled"
+    assets = Path(__file__).resolve().parents[3] / "shared" / "assets" / "lfw-deepfunneled"
     for candidate in (assets, lfw_folder()):
         if candidate.is_dir():
             return candidate
@@ -299,8 +299,8 @@ def prepare_dataset(source: Path, plan: Plan) -> dict[str, Any]:
     ``plan.people`` people with the most images plus an Unknown class, equal counts per class,
     the default 70/15/15 split, no face detection (LFW faces are centred already).
     """
-    from facecore.dataset import import_dataset, load_dataset
-    from facecore.sample import select_people
+    from facecore.data.dataset import import_dataset, load_dataset
+    from facecore.data.sample import select_people
 
     t0 = time.perf_counter()
     # the default split keeps max(1, round(15%)) of each class for val and for test
@@ -422,7 +422,7 @@ def measure_ranks(
     usual Trainer); the figure is the last epoch's training pass, all ranks' images over rank 0's
     time. The processes share this machine's cores (OMP threads = cores / processes).
     """
-    from facecore.train import read_metrics, train
+    from facecore.train.loop import read_metrics, train
 
     out: dict[str, Any] = {}
     for n in ranks:
@@ -484,7 +484,7 @@ def _cache_comparison(cached: dict[str, Any], recomputed: dict[str, Any], full: 
 @contextlib.contextmanager
 def _standin_weights(tmp: Path, names: Sequence[str]) -> Iterator[str]:
     """A random-init ResNet-50 file where torchvision's loader looks, unless real weights are there."""
-    from facecore.weights import weights_file, weights_status
+    from facecore.models.weights import weights_file, weights_status
 
     if "resnet50_pretrained" not in names or weights_status("resnet50_pretrained")["available"]:
         yield "imagenet" if "resnet50_pretrained" in names else "n/a"
@@ -657,11 +657,11 @@ def _bench_model_job(job: dict[str, Any], say: Progress) -> dict[str, Any]:
 
 def _run_isolated(job: dict[str, Any]) -> dict[str, Any]:
     """Run :func:`_bench_model` for one model in a fresh interpreter; its JSON result back."""
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
-        [sys.executable, "-m", "facecore.bench", CHILD_FLAG, json.dumps(job)],
+        [sys.executable, "-m", "facecore.evaluate.bench", CHILD_FLAG, json.dumps(job)],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -799,7 +799,7 @@ def format_markdown(result: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``bench`` options (``python -m facecore.bench`` takes the same)."""
+    """The ``bench`` options (``python -m facecore.evaluate.bench`` takes the same)."""
     p = argparse.ArgumentParser(prog="python -m facecore bench", description=__doc__.splitlines()[0])
     add_arguments(p)
     return p

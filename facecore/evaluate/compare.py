@@ -21,13 +21,13 @@ from typing import Any
 from PIL import Image
 
 from facecore import workspace
-from facecore.checkpoint import load_checkpoint
 from facecore.errors import FacecoreError
-from facecore.evaluate import cached_evaluation, evaluate_run, resolve_run
-from facecore.figures import bars_figure, confusion_figure, curves_figure, openset_figure
+from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
+from facecore.evaluate.figures import bars_figure, confusion_figure, curves_figure, openset_figure
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable
-from facecore.train import read_metrics
+from facecore.models.checkpoint import load_checkpoint
+from facecore.train.loop import read_metrics
 
 MAX_RUNS = 6
 GALLERY_LIMIT = 60
@@ -117,7 +117,9 @@ def compare_runs(
     sweeps = {label: e["open_set"]["sweep"] for label, e in pairs}
     workspace.atomic_write_text(
         files["report_html"],
-        html_report(result, curves, sweeps, Path(first["dataset_path"]), {lb: e["classes"] for lb, e in pairs}),
+        html_report(
+            result, curves, sweeps, Path(first["dataset_path"]), {lb: e["classes"] for lb, e in pairs}
+        ),
     )
     workspace.atomic_write_text(files["comparison_json"], json.dumps(result, indent=2))
     return result
@@ -379,7 +381,7 @@ def html_report(
         fig_html(curves_figure(curves)),
         "<h2>Confusion matrices</h2>",
         "<div class='grid'>",
-        *(f"<div>{fig_html(confusion_figure(cm, matrix_classes.get(label, result['classes']), f'{label}: confusion matrix'))}</div>"
+        *(f"<div>{fig_html(confusion_figure(cm, matrix_classes.get(label, result['classes']), f'{label}: confusion matrix'))}</div>"  # noqa: E501
           for label, cm in result["confusion_matrices"].items()),
         "</div>",
         "<h2>Open set</h2>",

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from facecore.data.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES
 from facecore.errors import ArchiveEntryError, DatasetError, UnsafeArchiveError
-from facecore.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES
 
 IGNORED_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"})
 

@@ -9,7 +9,7 @@
 * :class:`NearestImages` finds the training images closest to a face (cosine similarity of
   embeddings); the training embeddings are computed once and cached in ``<run>/embeddings_train.pt``.
 
-Open-set rule (as in :mod:`facecore.openset`): a face is named as its top class when that class's
+Open-set rule (as in :mod:`facecore.evaluate.openset`): a face is named as its top class when that class's
 probability is at least the threshold and the class is not ``Unknown``; otherwise "Unknown".
 Images are handled in memory only; nothing about the photo is written to disk.
 """
@@ -30,15 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from facecore.checkpoint import load_model
-from facecore.detect import Detection, Detector, create_detector, crop_face
+from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
-from facecore.models import _head_module
-from facecore.openset import DEFAULT_THRESHOLD, centroid_cosine
+from facecore.evaluate.openset import DEFAULT_THRESHOLD, centroid_cosine
+from facecore.models.checkpoint import load_model
+from facecore.models.registry import _head_module
 from facecore.workspace import atomic_write_bytes, models_dir
 
-UNKNOWN = "Unknown"  # facecore.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
+UNKNOWN = "Unknown"  # facecore.data.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
 CROP_SIZE = 256
 DEFAULT_MARGIN = 0.25
 EMBEDDINGS_FORMAT = "facecore.embeddings/1"
@@ -224,7 +224,7 @@ class LoadedModel:
         if self._margin is None:
             margin = self._dataset_info().get("margin")
             if margin is None and self.dataset_name:
-                from facecore.dataset import load_dataset
+                from facecore.data.dataset import load_dataset
 
                 try:
                     margin = load_dataset(self.dataset_name).meta.get("margin")
@@ -267,7 +267,7 @@ class LoadedModel:
 
     def int8_model(self) -> nn.Module:
         """An int8 copy of the model for CPU inference, built once and calibrated on the run's own
-        training faces (:mod:`facecore.quantize`); raises :class:`FacecoreError` when it cannot be."""
+        training faces (:mod:`facecore.models.quantize`); raises :class:`FacecoreError` when it cannot be."""
         with self._int8_lock:
             if self._int8 is None:
                 if self._int8_error:  # tried before: do not calibrate again for every recognizer
@@ -282,7 +282,7 @@ class LoadedModel:
     def _make_int8(self) -> nn.Module:
         if self.device.type != "cpu":
             raise FacecoreError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
-        from facecore.quantize import calibration_batches, quantize_int8, training_crops
+        from facecore.models.quantize import calibration_batches, quantize_int8, training_crops
 
         batches = calibration_batches(training_crops(self.dataset_name), self.preprocess)
         with self._lock:  # no other thread is adding its forward hook while the model is copied
@@ -361,8 +361,8 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
     Cached per (resolved checkpoint path, device): the same unchanged file gives the same object;
     a file whose modification time changed is loaded again.
     """
-    from facecore.train import resolve_device
-    from facecore.transforms import eval_transform_from_dict
+    from facecore.data.transforms import eval_transform_from_dict
+    from facecore.train.loop import resolve_device
 
     tune_allocator()
     ckpt_path = resolve_checkpoint(path)
@@ -418,7 +418,7 @@ class NearestImages:
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
-        from facecore.dataset import load_dataset
+        from facecore.data.dataset import load_dataset
 
         self.loaded = loaded
         dataset_name = loaded.dataset_name
@@ -471,7 +471,7 @@ class NearestImages:
 
     @torch.inference_mode()
     def _compute(self) -> torch.Tensor:
-        from facecore.data import decode_crops
+        from facecore.data.loaders import decode_crops
 
         paths = [self.dataset.path / f for f in self.files]
         chunks = []
@@ -522,7 +522,7 @@ class Predictor:
     """Detect, crop and classify faces with one or more trained runs.
 
     ``models``: run folders, run names or ``.pt`` files, or ``gallery:NAME``; ``detector``: a name for
-    :func:`~facecore.detect.create_detector` or a :class:`Detector`; ``threshold``: None uses
+    :func:`~facecore.detect.detectors.create_detector` or a :class:`Detector`; ``threshold``: None uses
     each run's calibrated threshold, a number overrides it for all runs; ``max_faces``: the
     best-ranked faces kept per image.
     """

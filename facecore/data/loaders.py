@@ -29,8 +29,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.transforms.v2 import functional as TF
 
-from facecore.models import ModelSpec
-from facecore.transforms import JITTER, AugmentConfig
+from facecore.data.transforms import JITTER, AugmentConfig
+from facecore.models.registry import ModelSpec
 
 MEMMAP_BYTES = 4 * 1024**3
 
@@ -101,7 +101,7 @@ class FaceCrops(Dataset):
 
 
 class BatchTransform:
-    """:func:`~facecore.transforms.train_transform` of ``aug`` for a whole uint8 batch at once.
+    """:func:`~facecore.data.transforms.train_transform` of ``aug`` for a whole uint8 batch at once.
 
     The same random ops with the same ranges, drawn per image from ``generator``:
 

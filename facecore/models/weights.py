@@ -82,7 +82,7 @@ def weights_status(name: str = "resnet50_pretrained") -> dict[str, Any]:
 
 def _models_without_weights() -> list[str]:
     try:
-        from facecore.models import get_model_spec, list_models
+        from facecore.models.registry import get_model_spec, list_models
     except ImportError:  # pragma: no cover - only while the package is half-installed
         return ["resnet50_scratch", "custom_cnn"]
     return [m for m in list_models() if not get_model_spec(m).pretrained]

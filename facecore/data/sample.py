@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facecore import workspace
+from facecore.data.images import is_image_name
+from facecore.data.sources import SourceItem, SourceListing
 from facecore.errors import DatasetError, DownloadError
-from facecore.images import is_image_name
 from facecore.mode import require_writable
-from facecore.sources import SourceItem, SourceListing
 
 UNKNOWN = "Unknown"
 LFW_APPROX_BYTES = 240 * 1024 * 1024
@@ -152,11 +152,11 @@ def build_sample(
 ):
     """Build dataset ``name`` from ``source`` (or ``$FACECORE_LFW_SOURCE``, or LFW downloaded).
 
-    Returns the :class:`~facecore.dataset.ImportReport`. ``import_options`` go to
-    :func:`facecore.dataset.import_dataset` (mode, detector, no_face, ...).
+    Returns the :class:`~facecore.data.dataset.ImportReport`. ``import_options`` go to
+    :func:`facecore.data.dataset.import_dataset` (mode, detector, no_face, ...).
     """
     require_writable("Building the LFW sample")
-    from facecore.dataset import import_dataset
+    from facecore.data.dataset import import_dataset
 
     env = os.environ.get("FACECORE_LFW_SOURCE")
     root = Path(source) if source else Path(env) if env else fetch_lfw(progress=progress)

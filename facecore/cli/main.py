@@ -59,7 +59,7 @@ def _import_kwargs(args: argparse.Namespace) -> dict:
 
 
 def cmd_dataset_import(args: argparse.Namespace) -> int:
-    from facecore.dataset import import_dataset
+    from facecore.data.dataset import import_dataset
 
     report = import_dataset(args.src, args.name, **_import_kwargs(args))
     _print_json(report.to_dict()) if args.json else print(report)
@@ -67,7 +67,7 @@ def cmd_dataset_import(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_sample(args: argparse.Namespace) -> int:
-    from facecore.sample import build_sample
+    from facecore.data.sample import build_sample
 
     kwargs = _import_kwargs(args)
     progress = kwargs.pop("progress")
@@ -88,7 +88,7 @@ def cmd_dataset_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_list(args: argparse.Namespace) -> int:
-    from facecore.dataset import list_datasets, load_dataset
+    from facecore.data.dataset import list_datasets, load_dataset
 
     rows = [load_dataset(n).summary() for n in list_datasets()]
     if args.json:
@@ -105,7 +105,7 @@ def cmd_dataset_list(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_info(args: argparse.Namespace) -> int:
-    from facecore.dataset import load_dataset
+    from facecore.data.dataset import load_dataset
 
     ds = load_dataset(args.name)
     summary = ds.summary()
@@ -123,7 +123,7 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_delete(args: argparse.Namespace) -> int:
-    from facecore.dataset import delete_dataset
+    from facecore.data.dataset import delete_dataset
 
     if not args.yes:
         print(f"Refusing to delete {args.name!r} without --yes.", file=sys.stderr)
@@ -134,8 +134,8 @@ def cmd_dataset_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_augment(args: argparse.Namespace) -> int:
-    from facecore.augment import augment_dataset
-    from facecore.transforms import AugmentConfig
+    from facecore.data.augment import augment_dataset
+    from facecore.data.transforms import AugmentConfig
 
     aug = AugmentConfig(
         rotation=0 if args.no_rotation else args.rotation,
@@ -176,13 +176,13 @@ def _print_edit(result, as_json: bool) -> int:
 
 
 def cmd_dataset_rename(args: argparse.Namespace) -> int:
-    from facecore.edit import rename_class
+    from facecore.data.edit import rename_class
 
     return _print_edit(rename_class(args.name, args.old, args.new), args.json)
 
 
 def cmd_dataset_remove_class(args: argparse.Namespace) -> int:
-    from facecore.edit import delete_class
+    from facecore.data.edit import delete_class
 
     if not args.yes:
         print(f"Refusing to delete {args.person!r} and its images without --yes.", file=sys.stderr)
@@ -191,14 +191,14 @@ def cmd_dataset_remove_class(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_remove_image(args: argparse.Namespace) -> int:
-    from facecore.edit import delete_image
+    from facecore.data.edit import delete_image
 
     return _print_edit(delete_image(args.name, args.file), args.json)
 
 
 def cmd_dataset_noface(args: argparse.Namespace) -> int:
-    from facecore.dataset import load_dataset
-    from facecore.edit import resolve_noface
+    from facecore.data.dataset import load_dataset
+    from facecore.data.edit import resolve_noface
 
     if args.file is None:
         rows = [r for r in load_dataset(args.name).rows if r.status == "no_face"]
@@ -217,11 +217,11 @@ def cmd_dataset_noface(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_enroll(args: argparse.Namespace) -> int:
-    from facecore.detect import create_detector
-    from facecore.edit import add_crops
-    from facecore.enroll import EnrollSession, QualityConfig
+    from facecore.data.edit import add_crops
+    from facecore.data.enroll import EnrollSession, QualityConfig
+    from facecore.data.images import load_rgb
+    from facecore.detect.detectors import create_detector
     from facecore.errors import DatasetError, ImageError
-    from facecore.images import load_rgb
 
     config = QualityConfig(
         min_face=args.min_face,
@@ -246,8 +246,8 @@ def cmd_dataset_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_add_images(args: argparse.Namespace) -> int:
-    from facecore.dataset import import_dataset
-    from facecore.edit import person_listing
+    from facecore.data.dataset import import_dataset
+    from facecore.data.edit import person_listing
 
     listing = person_listing(args.person, [(Path(p).name, Path(p).read_bytes) for p in args.images])
     report = import_dataset(listing, args.name, source_label=args.person, **_import_kwargs(args))
@@ -259,8 +259,8 @@ def cmd_dataset_add_images(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from facecore.detect import create_detector
-    from facecore.images import load_rgb
+    from facecore.data.images import load_rgb
+    from facecore.detect.detectors import create_detector
 
     det = create_detector(args.detector)
     faces = det.detect(load_rgb(args.image))
@@ -277,7 +277,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_detectors_download(args: argparse.Namespace) -> int:
-    from facecore.detect import YUNET_URL, download_yunet
+    from facecore.detect.detectors import YUNET_URL, download_yunet
 
     path = download_yunet(url=args.url or YUNET_URL, progress=lambda d, t: _progress("YuNet")(d, t, ""))
     print(f"YuNet saved to {path}")
@@ -285,7 +285,7 @@ def cmd_detectors_download(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from facecore.models import get_model_spec, list_models
+    from facecore.models.registry import get_model_spec, list_models
 
     specs = [get_model_spec(n) for n in list_models()]
     rows = [
@@ -307,7 +307,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_status(args: argparse.Namespace) -> int:
-    from facecore.weights import weights_status
+    from facecore.models.weights import weights_status
 
     status = weights_status()
     if args.json:
@@ -323,7 +323,7 @@ def cmd_weights_status(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_download(args: argparse.Namespace) -> int:
-    from facecore.weights import download_weights
+    from facecore.models.weights import download_weights
 
     path = download_weights()
     print(f"ImageNet weights saved to {path}")
@@ -335,9 +335,9 @@ def cmd_weights_download(args: argparse.Namespace) -> int:
 
 def configs_from_args(args: argparse.Namespace) -> list:
     """The TrainConfig of each model asked for: its own defaults, then the options given."""
-    from facecore.config import TrainConfig
-    from facecore.runs import COMPARED_MODELS
-    from facecore.transforms import AugmentConfig
+    from facecore.data.transforms import AugmentConfig
+    from facecore.train.config import TrainConfig
+    from facecore.train.runs import COMPARED_MODELS
 
     models = list(COMPARED_MODELS) if args.model == ["all"] else args.model
     configs = []
@@ -388,9 +388,10 @@ def _launch_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from facecore import jobs, workspace
-    from facecore.runs import trainable_configs
-    from facecore.train import ProgressPrinter, Trainer, set_threads, train
+    from facecore import workspace
+    from facecore.train import jobs
+    from facecore.train.loop import ProgressPrinter, Trainer, set_threads, train
+    from facecore.train.runs import trainable_configs
 
     configs = configs_from_args(args)
     if args.model == ["all"]:
@@ -434,7 +435,7 @@ def _job_line(job: dict) -> str:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    from facecore.jobs import list_jobs
+    from facecore.train.jobs import list_jobs
 
     rows = list_jobs()
     if args.json:
@@ -449,7 +450,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     import time
 
-    from facecore.jobs import ACTIVE, read_job, read_log
+    from facecore.train.jobs import ACTIVE, read_job, read_log
 
     shown = 0
     while True:
@@ -468,7 +469,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_stop(args: argparse.Namespace) -> int:
-    from facecore.jobs import stop_job, wait_job
+    from facecore.train.jobs import stop_job, wait_job
 
     stop_job(args.id)
     job = wait_job(args.id, timeout=args.timeout)
@@ -477,15 +478,15 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
-    from facecore.jobs import run_job
-    from facecore.train import set_threads
+    from facecore.train.jobs import run_job
+    from facecore.train.loop import set_threads
 
     set_threads()
     return run_job(args.id)
 
 
 def cmd_jobs_delete(args: argparse.Namespace) -> int:
-    from facecore.jobs import delete_job
+    from facecore.train.jobs import delete_job
 
     delete_job(args.id)
     print(f"Deleted job {args.id}.")
@@ -500,7 +501,7 @@ def _score(value: float | None) -> str:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from facecore.runs import list_runs
+    from facecore.train.runs import list_runs
 
     rows = list_runs(dataset=args.dataset, group=args.group)
     if args.json:
@@ -524,7 +525,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
-    from facecore.runs import delete_run, run_path
+    from facecore.train.runs import delete_run, run_path
 
     path = run_path(args.run)
     if not args.yes:
@@ -536,7 +537,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_add(args: argparse.Namespace) -> int:
-    from facecore.addrun import add_run
+    from facecore.train.addrun import add_run
 
     path = add_run(Path(args.file), name=args.name)
     print(f"Added run {path.name!r} ({path}).")
@@ -547,7 +548,7 @@ def cmd_runs_add(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from facecore.evaluate import evaluate_run
+    from facecore.evaluate.evaluation import evaluate_run
 
     r = evaluate_run(
         args.model,
@@ -591,7 +592,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from facecore.compare import compare_runs
+    from facecore.evaluate.compare import compare_runs
 
     result = compare_runs(
         args.runs, out=Path(args.out), split=args.split, device=args.device, latency=not args.no_latency,
@@ -622,8 +623,8 @@ def _recognizers(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from facecore.images import load_rgb
-    from facecore.infer import Predictor
+    from facecore.data.images import load_rgb
+    from facecore.live.inference import Predictor
 
     if args.nearest < 0:
         raise FacecoreError(f"--nearest must be 0 or more, got {args.nearest}.")
@@ -666,7 +667,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from facecore.live import LiveRecognizer, run_video
+    from facecore.live.recognizer import LiveRecognizer, run_video
 
     with LiveRecognizer(
         _recognizers(args),
@@ -697,7 +698,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from facecore.bench import run_from_args
+    from facecore.evaluate.bench import run_from_args
 
     return run_from_args(args)
 
@@ -706,7 +707,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_import_options(p: argparse.ArgumentParser) -> None:
-    from facecore.splits import DEFAULT_RATIOS
+    from facecore.data.splits import DEFAULT_RATIOS
 
     how = p.add_mutually_exclusive_group()
     how.add_argument("--append", action="store_true", help="add to an existing dataset (its split is kept)")
@@ -1040,11 +1041,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"
     )
     p.set_defaults(func=cmd_live)
-    from facecore.gallery.cli import add_parser as add_gallery_parser
+    from facecore.cli.gallery import add_parser as add_gallery_parser
 
     add_gallery_parser(sub)
     p = sub.add_parser("bench", help="training and inference images/s per model against compute-bound rates")
-    from facecore.bench import add_arguments
+    from facecore.evaluate.bench import add_arguments
 
     add_arguments(p)
     p.set_defaults(func=cmd_bench)

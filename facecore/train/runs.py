@@ -1,6 +1,6 @@
 """Trained runs: list them with their final scores, and delete one safely.
 
-A run is a folder ``<FACECORE_HOME>/models/<run>/`` written by :class:`facecore.train.Trainer`.
+A run is a folder ``<FACECORE_HOME>/models/<run>/`` written by :class:`facecore.train.loop.Trainer`.
 :func:`list_runs` reads each run's ``summary.json`` (a finished run), else its ``config.json`` and
 ``metrics.csv`` (a run still training, stopped or failed), and the test evaluation
 ``eval_test/metrics.json`` when one exists. :func:`delete_run` refuses a run that a queued or
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from facecore import workspace
-from facecore.config import TrainConfig
 from facecore.errors import RunError
-from facecore.jobs import ACTIVE, list_jobs
 from facecore.mode import require_writable
-from facecore.models import get_model_spec
-from facecore.train import read_metrics
-from facecore.weights import weights_status
+from facecore.models.registry import get_model_spec
+from facecore.models.weights import weights_status
+from facecore.train.config import TrainConfig
+from facecore.train.jobs import ACTIVE, list_jobs
+from facecore.train.loop import read_metrics
 
 #: The three models the study compares, in the order they are trained and shown.
 COMPARED_MODELS = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")

@@ -32,7 +32,7 @@ def run_color(i: int) -> str:
 def curves_figure(runs_metrics: Mapping[str, Sequence[Mapping[str, float]]]) -> go.Figure:
     """Per-epoch loss (train solid, val dashed), val accuracy and val macro F1 of every run, shared axes.
 
-    ``runs_metrics`` maps a run label to its ``metrics.csv`` rows (``facecore.train.read_metrics``).
+    ``runs_metrics`` maps a run label to its ``metrics.csv`` rows (``facecore.train.loop.read_metrics``).
     """
     fig = make_subplots(
         rows=1, cols=3, horizontal_spacing=0.07,
@@ -103,7 +103,7 @@ def openset_figure(
 ) -> go.Figure:
     """Known accuracy against false-accept rate over thresholds, one curve per run.
 
-    ``sweeps`` maps a run label to its ``facecore.openset.sweep`` rows; ``markers`` (optional)
+    ``sweeps`` maps a run label to its ``facecore.evaluate.openset.sweep`` rows; ``markers`` (optional)
     maps a label to the threshold its model uses, drawn as a large point on its curve.
     """
     fig = go.Figure()
@@ -302,7 +302,7 @@ def threshold_curve_figure(
 ) -> go.Figure:
     """False-accept rate and known faces accepted against the threshold, with the operating point.
 
-    ``rows``: :func:`facecore.openset.sweep` rows (a gallery's calibration); only the range where
+    ``rows``: :func:`facecore.evaluate.openset.sweep` rows (a gallery's calibration); only the range where
     either rate changes is drawn.
     """
     pts = [r for r in rows if r.get("false_accept_rate") is not None or r.get("known_accepted") is not None]

@@ -31,7 +31,10 @@ import numpy as np
 from filelock import Timeout
 
 from facecore import workspace
-from facecore.detect import Detector, centre_crop, create_detector, crop_face
+from facecore.data.images import encode_jpeg, load_rgb
+from facecore.data.sources import SourceItem, SourceListing, SourceProblem, ZipLimits, open_source
+from facecore.data.splits import DEFAULT_RATIOS, SPLITS, assign_splits, split_counts
+from facecore.detect.detectors import Detector, centre_crop, create_detector, crop_face
 from facecore.errors import (
     ArchiveEntryError,
     DatasetError,
@@ -40,10 +43,7 @@ from facecore.errors import (
     ImageError,
     SplitError,
 )
-from facecore.images import encode_jpeg, load_rgb
 from facecore.mode import require_writable
-from facecore.sources import SourceItem, SourceListing, SourceProblem, ZipLimits, open_source
-from facecore.splits import DEFAULT_RATIOS, SPLITS, assign_splits, split_counts
 
 UNKNOWN = "Unknown"
 CROP_SIZE = 256

@@ -17,11 +17,11 @@ import numpy as np
 from PIL import Image
 
 from facecore import workspace
-from facecore.dataset import ManifestRow, ProgressFn, load_dataset, write_manifest
+from facecore.data.dataset import ManifestRow, ProgressFn, load_dataset, write_manifest
+from facecore.data.images import encode_jpeg
+from facecore.data.transforms import AugmentConfig, augment_image, is_deterministic
 from facecore.errors import DatasetError, DatasetExistsError
-from facecore.images import encode_jpeg
 from facecore.mode import require_writable
-from facecore.transforms import AugmentConfig, augment_image, is_deterministic
 
 
 def augment_dataset(

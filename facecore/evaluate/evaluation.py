@@ -34,16 +34,16 @@ from sklearn.metrics import (
 from torch import nn
 
 from facecore import workspace
-from facecore.checkpoint import load_checkpoint, load_model, save_checkpoint
-from facecore.data import FaceCrops, make_loader
-from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.data.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.data.loaders import FaceCrops, make_loader
+from facecore.data.transforms import eval_transform_from_dict
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
+from facecore.evaluate.openset import class_centroids, suggest_threshold, sweep_scores, unknown_scores
 from facecore.mode import require_writable
-from facecore.models import _head_module, count_parameters
-from facecore.openset import class_centroids, suggest_threshold, sweep_scores, unknown_scores
-from facecore.train import resolve_device
-from facecore.transforms import eval_transform_from_dict
+from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.models.registry import _head_module, count_parameters
+from facecore.train.loop import resolve_device
 
 SPLITS = ("train", "val", "test")
 #: The open-set score of a run whose checkpoint names none (trained before the choice existed).
@@ -207,7 +207,7 @@ def open_set_scores(
     embeddings: np.ndarray | None = None,
     centroids: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
-    """How well each score of :data:`facecore.openset.SCORES` separates known faces from
+    """How well each score of :data:`facecore.evaluate.openset.SCORES` separates known faces from
     ``Unknown`` ones (threshold-free); ``centroid_cosine`` when embeddings and class centroids are given.
 
     A face predicted as ``Unknown`` is always rejected, so its score is set below every other.
@@ -405,7 +405,7 @@ def run_centroids(ckpt: dict[str, Any], checkpoint: Path) -> np.ndarray | None:
     stored = ckpt.get("centroids")
     if isinstance(stored, torch.Tensor):
         return stored.float().numpy()
-    from facecore.infer import load_run
+    from facecore.live.inference import load_run
 
     try:
         near = load_run(checkpoint).nearest_images()

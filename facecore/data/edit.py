@@ -9,7 +9,7 @@ written beside them and renamed over (:func:`facecore.workspace.atomic_write_byt
 
 Splits: no edit moves an image that has a split to another split. Images that gain a place in
 the dataset (a resolved no-face image, enrollment crops) get one from
-:func:`facecore.splits.assign_splits` with every existing assignment kept.
+:func:`facecore.data.splits.assign_splits` with every existing assignment kept.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from facecore import workspace
-from facecore.dataset import (
+from facecore.data.dataset import (
     CROP_SIZE,
     NOFACE_DIR,
     STORED,
@@ -38,12 +38,12 @@ from facecore.dataset import (
     read_manifest,
     write_manifest,
 )
-from facecore.detect import centre_crop
+from facecore.data.images import IMAGE_EXTENSIONS, encode_jpeg, load_rgb
+from facecore.data.sources import SourceItem, SourceListing, SourceProblem
+from facecore.data.splits import DEFAULT_RATIOS, SPLITS, assign_splits
+from facecore.detect.detectors import centre_crop
 from facecore.errors import DatasetError, ImageError
-from facecore.images import IMAGE_EXTENSIONS, encode_jpeg, load_rgb
 from facecore.mode import require_writable
-from facecore.sources import SourceItem, SourceListing, SourceProblem
-from facecore.splits import DEFAULT_RATIOS, SPLITS, assign_splits
 
 NoFaceAction = Literal["keep", "centre_crop", "delete"]
 NOFACE_ACTIONS = ("keep", "centre_crop", "delete")
@@ -84,7 +84,7 @@ def check_class_name(name: str) -> str:
 
     Unlike an import, which renames bad folder names with a warning, a name typed by hand is
     refused with a suggestion, so the class is called exactly what the person typed.
-    ``unknown`` in any case is the :data:`~facecore.dataset.UNKNOWN` class.
+    ``unknown`` in any case is the :data:`~facecore.data.dataset.UNKNOWN` class.
     """
     text = unicodedata.normalize("NFC", (name or "").strip())
     if not text:
@@ -453,7 +453,7 @@ def add_crops(
 def person_listing(person: str, files: Sequence[tuple[str, bytes | Callable[[], bytes]]]) -> SourceListing:
     """An import source of images of one ``person``, from ``(file name, bytes or reader)`` pairs.
 
-    Nothing is written: pass it to :func:`facecore.dataset.import_dataset`. Files without an
+    Nothing is written: pass it to :func:`facecore.data.dataset.import_dataset`. Files without an
     image extension are listed as problems.
     """
     cls = check_class_name(person)

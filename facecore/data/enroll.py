@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from facecore.detect import Detection, Detector, crop_face
+from facecore.detect.detectors import Detection, Detector, crop_face
 from facecore.errors import FacecoreError
 
 #: Verdict codes, in the order the checks run.

@@ -37,11 +37,18 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from facecore.detect import Detection, Detector, HaarDetector, YuNetDetector, crop_face, find_yunet_model
+from facecore.detect.detectors import (
+    Detection,
+    Detector,
+    HaarDetector,
+    YuNetDetector,
+    crop_face,
+    find_yunet_model,
+)
 from facecore.errors import FacecoreError
 
 if TYPE_CHECKING:  # torch is imported when a recognizer is built, not to read ICE settings
-    from facecore.infer import FacePrediction, LoadedModel
+    from facecore.live.inference import FacePrediction, LoadedModel
 
 #: Display names for the three compared models (the labels drawn on the video).
 SHORT_NAMES = {
@@ -165,7 +172,7 @@ def live_detector(name: str = "auto") -> Detector:
         if model is not None:
             return YuNetDetector(model)
         if key == "yunet":
-            from facecore.detect import create_detector
+            from facecore.detect.detectors import create_detector
 
             return create_detector("yunet")  # raises, saying how to get the model file
     return HaarDetector(rotate=False)
@@ -185,8 +192,9 @@ class _Pending:
 class LiveRecognizer:
     """Asynchronous face recognition for a stream of frames (see the module docstring).
 
-    ``models``: :class:`~facecore.infer.LoadedModel` objects, or run names / folders / ``.pt`` files
-    for :func:`~facecore.infer.load_run`. ``detector``: a :class:`~facecore.detect.Detector` or a
+    ``models``: :class:`~facecore.live.inference.LoadedModel` objects, or run names / folders / ``.pt`` files
+    for :func:`~facecore.live.inference.load_run`. ``detector``: a
+    :class:`~facecore.detect.detectors.Detector` or a
     name for :func:`live_detector`. ``threshold``: None uses each run's calibrated threshold; a
     number applies to every model and may be changed while running (:attr:`threshold`).
     ``workers``: frames classified at the same time, each by its own worker thread (a result older
@@ -201,7 +209,7 @@ class LiveRecognizer:
     0 detects on every frame.
     ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
     ``precision``: ``float32``; ``int8``, each model's int8 copy
-    (:meth:`~facecore.infer.LoadedModel.int8_model`, CPU only; a model that cannot be converted
+    (:meth:`~facecore.live.inference.LoadedModel.int8_model`, CPU only; a model that cannot be converted
     stays in float32 and says why in :attr:`int8_problems`);
     or ``auto``, whichever of the two classifies a face faster here, timed once per model with
     ``threads`` threads (:attr:`precision_ms`). On 2 CPU cores int8 won for ResNet-50 (64 against
@@ -226,7 +234,7 @@ class LiveRecognizer:
         precision: str = "float32",
         workers: int = 1,
     ) -> None:
-        from facecore.infer import load_recognizer
+        from facecore.live.inference import load_recognizer
 
         if isinstance(models, (str, Path)) or not isinstance(models, Sequence):
             models = [models]
@@ -361,7 +369,7 @@ class LiveRecognizer:
 
         ``detections``: faces already found (e.g. on the previous frame) to classify instead.
         """
-        from facecore.infer import CROP_SIZE, FacePrediction
+        from facecore.live.inference import CROP_SIZE, FacePrediction
 
         start = self.clock()
         detected = detections is None
@@ -639,7 +647,7 @@ def limit_torch_threads(n: int) -> None:
 def _time_precisions(model: LoadedModel, threads: int | None, runs: int = 3) -> dict[str, float]:
     """Milliseconds to classify one face in float32 and in int8: the best of ``runs`` after a
     warm-up, in a helper thread with ``threads`` torch threads (as the worker will have)."""
-    from facecore.infer import CROP_SIZE
+    from facecore.live.inference import CROP_SIZE
 
     face = np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8)
     timings: dict[str, float] = {}
@@ -818,7 +826,7 @@ def run_video(
     (:meth:`~LiveRecognizer.recognize`, for an offline annotated copy). ``out``: write the
     annotated video (``.mp4``, ``.avi``, ``.mkv`` or ``.y4m``).
     """
-    from facecore.video import VideoSink, open_video
+    from facecore.live.video import VideoSink, open_video
 
     src = open_video(source)
     pace = (not src.live) if realtime is None else realtime

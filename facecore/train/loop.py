@@ -25,23 +25,30 @@ from sklearn.metrics import f1_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from facecore import distributed, workspace
-from facecore.checkpoint import load_checkpoint, save_checkpoint
-from facecore.config import TrainConfig
-from facecore.data import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
-from facecore.dataset import UNKNOWN, FaceDataset, load_dataset
-from facecore.device import tune_allocator
-from facecore.errors import CheckpointError, FacecoreError
-from facecore.mode import require_writable
-from facecore.models import count_parameters, create_model, get_model_spec, split_frozen
-from facecore.openset import choose_score, class_centroids, suggest_threshold, sweep_scores, unknown_scores
-from facecore.transforms import (
+from facecore import workspace
+from facecore.data.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
+from facecore.data.transforms import (
     AugmentConfig,
     eval_transform,
     is_deterministic,
     preprocessing_dict,
     train_transform,
 )
+from facecore.device import tune_allocator
+from facecore.errors import CheckpointError, FacecoreError
+from facecore.evaluate.openset import (
+    choose_score,
+    class_centroids,
+    suggest_threshold,
+    sweep_scores,
+    unknown_scores,
+)
+from facecore.mode import require_writable
+from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.models.registry import count_parameters, create_model, get_model_spec, split_frozen
+from facecore.train import distributed
+from facecore.train.config import TrainConfig
 
 METRIC_FIELDS = [
     "epoch",
@@ -649,7 +656,7 @@ class Trainer:
         centroids of their embeddings, and on the validation faces, for each score's AUROC; the
         threshold is set on whichever of max softmax and centroid cosine separates better.
         """
-        from facecore.evaluate import open_set_scores, predict_outputs
+        from facecore.evaluate.evaluation import open_set_scores, predict_outputs
 
         transform = eval_transform(self.spec)
         model = self.model.to(self.device)
@@ -727,7 +734,7 @@ def train(
     """Train one run (or resume the run in ``resume_dir``) and return its summary.
 
     With ``config.nproc`` > 1 (and not already a torchrun rank) the run is trained by that many
-    processes under torchrun (:func:`facecore.distributed.launch`); ``launch`` options go there
+    processes under torchrun (:func:`facecore.train.distributed.launch`); ``launch`` options go there
     (several machines). Only the ranks' own progress lines and rank 0's files report on it then.
     """
     if (config.nproc > 1 or launch) and not distributed.under_torchrun():

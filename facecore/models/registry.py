@@ -25,7 +25,7 @@ from torchvision.models import ResNet, resnet18, resnet50
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from facecore.errors import FacecoreError
-from facecore.weights import load_pretrained_weights
+from facecore.models.weights import load_pretrained_weights
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -3,7 +3,7 @@
 facecore writes no scheduler of its own. :func:`launch` runs PyTorch's own launcher
 (``python -m torch.distributed.run``, the module behind ``torchrun``: elastic agent, c10d
 rendezvous) with this module as the entry point; each process it starts is one *rank* and runs
-the same :class:`~facecore.train.Trainer`, which asks :func:`context` who it is:
+the same :class:`~facecore.train.loop.Trainer`, which asks :func:`context` who it is:
 
 * the backend is NCCL on CUDA (one GPU per rank, ``LOCAL_RANK``) and gloo on the CPU;
 * the training split is sharded by ``DistributedSampler`` (``set_epoch`` every epoch: the
@@ -180,7 +180,7 @@ def launch(
     job: tuple[str, int, int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     stop_file: Path | None = None,
-    entry: str = "facecore.distributed",
+    entry: str = "facecore.train.distributed",
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Train ``config`` with ``config.nproc`` processes on this machine (of ``nnodes``) under torchrun.
@@ -242,7 +242,7 @@ def launch(
             return {"run": config.run_name or None, "world_size": None, "rank0_elsewhere": True}
         summary = json.loads(summary_file.read_text("utf-8"))
         if "stopped" in summary:
-            from facecore.train import TrainingStopped
+            from facecore.train.loop import TrainingStopped
 
             raise TrainingStopped(summary["stopped"])
         return summary
@@ -292,9 +292,9 @@ def _failure(lines: list[str], run_dir: Path | None, code: int) -> str:
 
 
 def _entry(argv: Sequence[str] | None = None) -> int:
-    """What each rank runs (``python -m facecore.distributed``, started by :func:`launch`)."""
-    from facecore.config import TrainConfig
-    from facecore.train import ProgressPrinter, Trainer, TrainingStopped
+    """What each rank runs (``python -m facecore.train.distributed``, started by :func:`launch`)."""
+    from facecore.train.config import TrainConfig
+    from facecore.train.loop import ProgressPrinter, Trainer, TrainingStopped
 
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True)
@@ -309,7 +309,7 @@ def _entry(argv: Sequence[str] | None = None) -> int:
     callbacks: list[Any] = [ProgressPrinter()]
     should_stop: Callable[[], bool] = lambda: False  # noqa: E731
     if args.job:
-        from facecore.jobs import job_callbacks
+        from facecore.train.jobs import job_callbacks
 
         extra, should_stop = job_callbacks(args.job, args.job_index, args.job_total)
         callbacks += extra

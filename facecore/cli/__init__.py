@@ -1,0 +1,1 @@
+"""``python -m facecore``: one module per command group, each adding its own arguments."""

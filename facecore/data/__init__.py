@@ -1,0 +1,3 @@
+"""Face data: decoding images, import sources, the dataset store, edits, webcam enrollment,
+samples, splits, transforms, offline augmentation and training loaders.
+"""

@@ -1,0 +1,1 @@
+"""Face detection (Haar cascade, YuNet) behind one interface, and cropping."""

@@ -1,0 +1,3 @@
+"""Evaluation: metrics on a split, predictions, open set, comparison reports, figures and speed
+benchmarks.
+"""

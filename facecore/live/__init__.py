@@ -1,0 +1,1 @@
+"""Recognition: loading runs for inference, the live recognizer, drawing, WebRTC glue, video."""

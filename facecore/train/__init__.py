@@ -1,0 +1,1 @@
+"""Training: the config, the loop and its callbacks, DDP, background jobs and the runs it writes."""
