@@ -21,7 +21,7 @@ from facecore.errors import FacecoreError
 from facecore.gallery.match import load_gallery_model
 from facecore.gallery.store import list_galleries, load_gallery
 from facecore.live.recognizer import LiveRecognizer, LiveResult, default_runs
-from facecore.train.runs import COMPARED_MODELS
+from facecore.models.registry import list_models
 from pages.common import ice_config, list_runs, loaded_run, setup_page
 
 setup_page()
@@ -50,7 +50,7 @@ def choose_runs(runs: list[dict[str, Any]], galleries: list[str]) -> list[str]:
     group = st.selectbox("Runs", [NEWEST, *groups], key="live-group") if groups else NEWEST
     defaults = default_runs(runs, None if group == NEWEST else group)
     chosen = []
-    for column, model in zip(st.columns(3), COMPARED_MODELS, strict=True):
+    for column, model in zip(st.columns(3), list_models(compared=True), strict=True):
         options = [r["run"] for r in runs if r["model"] == model]
         if not options:
             column.caption(f"No `{model}` run yet: train one on the Train page.")

@@ -17,14 +17,13 @@ from facecore.data.transforms import AugmentConfig, is_deterministic
 from facecore.errors import FacecoreError
 from facecore.evaluate.figures import curves_figure
 from facecore.mode import read_only
-from facecore.models.registry import get_model_spec
+from facecore.models.registry import get_model_spec, list_models
 from facecore.models.weights import DOWNLOAD_COMMAND, weights_status
 from facecore.train import jobs
 from facecore.train.addrun import add_run
 from facecore.train.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 from facecore.train.loop import read_metrics
 from facecore.train.runs import (
-    COMPARED_MODELS,
     delete_run,
     list_runs,
     read_run,
@@ -184,8 +183,9 @@ def forms(dataset: str) -> None:
         "Train all three uses the job id when this is empty.",
     ).strip()
     configs: dict[str, TrainConfig | str] = {}
-    tabs = st.tabs(list(COMPARED_MODELS), key="train-model-tab", on_change="rerun")  # kept across reruns
-    for model, tab in zip(COMPARED_MODELS, tabs, strict=True):
+    compared = list_models(compared=True)
+    tabs = st.tabs(compared, key="train-model-tab", on_change="rerun")  # kept across reruns
+    for model, tab in zip(compared, tabs, strict=True):
         with tab:
             missing = weights_missing(model)
             if missing:

@@ -21,15 +21,9 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from facecore.errors import FacecoreError, WeightsUnavailableError
 from facecore.models import weights as weights_mod
-from facecore.models.registry import (
-    CustomCNN,
-    count_parameters,
-    create_model,
-    embedding,
-    get_model_spec,
-    list_models,
-    split_frozen,
-)
+from facecore.models.custom_cnn import CustomCNN
+from facecore.models.registry import count_parameters, create_model, embedding, get_model_spec, list_models
+from facecore.models.resnet import split_frozen
 from facecore.models.weights import load_pretrained_state_dict, weights_file, weights_status
 
 WEIGHTS_NAME = os.path.basename(ResNet50_Weights.IMAGENET1K_V2.url)  # resnet50-11ad3fa6.pth

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from facecore.evaluate.evaluation import evaluate_run
+from facecore.models.registry import list_models
 from facecore.train import jobs
 from facecore.train.config import TrainConfig
 from facecore.train.loop import Trainer
-from facecore.train.runs import COMPARED_MODELS, RunError, delete_run, list_runs, trainable_configs
+from facecore.train.runs import RunError, delete_run, list_runs, trainable_configs
 from tests.conftest import fake_job, wait_for
 
 
@@ -101,7 +102,7 @@ def test_trainable_configs_skips_the_pretrained_model_without_weights(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
-    configs = [TrainConfig.for_model(m, "d") for m in COMPARED_MODELS]
+    configs = [TrainConfig.for_model(m, "d") for m in list_models(compared=True)]
     kept, skipped = trainable_configs(configs)
     assert [c.model for c in kept] == ["resnet50_scratch", "custom_cnn"]
     reason = skipped["resnet50_pretrained"]

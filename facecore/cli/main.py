@@ -336,10 +336,10 @@ def cmd_weights_download(args: argparse.Namespace) -> int:
 def configs_from_args(args: argparse.Namespace) -> list:
     """The TrainConfig of each model asked for: its own defaults, then the options given."""
     from facecore.data.transforms import AugmentConfig
+    from facecore.models.registry import list_models
     from facecore.train.config import TrainConfig
-    from facecore.train.runs import COMPARED_MODELS
 
-    models = list(COMPARED_MODELS) if args.model == ["all"] else args.model
+    models = list_models(compared=True) if args.model == ["all"] else args.model
     configs = []
     for name in models:
         overrides = {

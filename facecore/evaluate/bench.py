@@ -45,7 +45,8 @@ from facecore import workspace
 from facecore.data.transforms import is_deterministic
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import FacecoreError
-from facecore.models.registry import create_model, get_model_spec, split_frozen
+from facecore.models.registry import create_model, get_model_spec, list_models
+from facecore.models.resnet import split_frozen
 from facecore.train.config import TrainConfig
 from facecore.train.loop import (
     Trainer,
@@ -55,7 +56,6 @@ from facecore.train.loop import (
     train_one_epoch,
 )
 
-DEFAULT_MODELS = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
 #: pipeline / compute at or above this: the data pipeline costs under 20% of the compute-bound rate
 TARGET_RATIO = 0.8
 #: cached-feature epochs at least this many times faster than recomputing the frozen trunk
@@ -521,7 +521,7 @@ def run_bench(
     ``ranks`` (e.g. ``(1, 2)``): also train each model with that many DDP processes under torchrun
     (:func:`measure_ranks`), for the scaling table.
     """
-    names = list(models or DEFAULT_MODELS)
+    names = list(models or list_models(compared=True))
     for name in names:
         get_model_spec(name)
     if batch < 1:
@@ -807,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the bench options to ``p`` (the CLI's ``bench`` subparser)."""
-    p.add_argument("--models", nargs="+", metavar="MODEL", help=f"default: {' '.join(DEFAULT_MODELS)}")
+    p.add_argument("--models", nargs="+", metavar="MODEL", help="default: the three compared models")
     p.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
     p.add_argument("--images", type=int, help="training faces in the bench dataset (default 96, quick 24)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")

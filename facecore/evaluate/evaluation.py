@@ -42,7 +42,7 @@ from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.evaluate.openset import class_centroids, suggest_threshold, sweep_scores, unknown_scores
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
-from facecore.models.registry import _head_module, count_parameters
+from facecore.models.registry import classifier_head, count_parameters
 from facecore.train.loop import resolve_device
 
 SPLITS = ("train", "val", "test")
@@ -120,7 +120,7 @@ def predict_outputs(
     logits, labels, feats = [], [], []
     handle = None
     if embeddings:
-        handle = _head_module(model).register_forward_hook(
+        handle = classifier_head(model).register_forward_hook(
             lambda _m, inputs, _out: feats.append(inputs[0].flatten(1).float().cpu())
         )
     try:

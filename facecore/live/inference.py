@@ -35,7 +35,7 @@ from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.evaluate.openset import DEFAULT_THRESHOLD, centroid_cosine
 from facecore.models.checkpoint import load_model
-from facecore.models.registry import _head_module
+from facecore.models.registry import classifier_head
 from facecore.workspace import atomic_write_bytes, models_dir
 
 UNKNOWN = "Unknown"  # facecore.data.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
@@ -195,7 +195,7 @@ class LoadedModel:
         self.score_name = str(ckpt.get("open_set_score") or "max_softmax")
         if self.score_name == "centroid_cosine" and self.centroids is None:
             self.score_name = "max_softmax"
-        self._head = _head_module(self.model)
+        self._head = classifier_head(self.model)
         self._lock = threading.Lock()  # one classify() at a time: its embedding hook is per call
         self._nearest: NearestImages | None = None
         self._nearest_lock = threading.Lock()

@@ -1,39 +1,31 @@
-"""The models compared, built by name through a registry (timm/torchvision style).
+"""The model registry: models built by name (timm/torchvision style), each with its pretrained weights.
 
 Each model is registered with a :class:`ModelSpec` that declares its input size, the
-normalisation its inputs need, whether it needs ImageNet weights and how deep it may be frozen::
+normalisation its inputs need, its ImageNet weights (torchvision's ``WeightsEnum``, as timm keeps
+a model's pretrained config beside it) and how deep it may be frozen. The builders live in
+:mod:`facecore.models.resnet` and :mod:`facecore.models.custom_cnn`, which register themselves
+when :mod:`facecore.models` is imported::
 
     model = create_model("resnet50_pretrained", num_classes=8)            # layer4 + fc train
     model = create_model("resnet50_pretrained", num_classes=8, trainable_from="fc")
     model = create_model("custom_cnn", num_classes=8)
 
-Freezing a ResNet sets ``requires_grad=False`` on the frozen parameters *and* replaces the
-frozen BatchNorm layers by :class:`torchvision.ops.misc.FrozenBatchNorm2d` (same weight, bias and
-running statistics), so ``model.train()`` cannot update their statistics. :func:`split_frozen`
-hands the frozen trunk and the trainable head apart, so a training loop can cache trunk features.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torchvision.models import ResNet, resnet18, resnet50
+from torchvision.models._api import WeightsEnum
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from facecore.errors import FacecoreError
-from facecore.models.weights import load_pretrained_weights
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-#: Freeze depths of a ResNet, shallowest freeze first: the named stage and all after it train.
-#: "all" freezes nothing, "layer1" freezes the stem (conv1, bn1), ..., "fc" freezes every
-#: convolutional stage (feature extraction).
-RESNET_TRAINABLE_FROM: tuple[str, ...] = ("all", "layer1", "layer2", "layer3", "layer4", "fc")
 
 Builder = Callable[..., nn.Module]
 
@@ -42,8 +34,10 @@ Builder = Callable[..., nn.Module]
 class ModelSpec:
     """What a registered model is and what its inputs must look like.
 
-    ``builder(*, num_classes, pretrained, trainable_from)`` builds it; ``pretrained`` says
-    whether it loads ImageNet weights by default; ``trainable_from`` is the default freeze
+    ``builder(*, num_classes, pretrained, trainable_from)`` builds it; ``weights`` are its
+    ImageNet weights (None: it has none, :attr:`pretrained` is False), loaded by default;
+    ``compared`` marks the study's three models (what ``train --model all`` and ``bench``
+    take); ``trainable_from`` is the default freeze
     depth out of ``trainable_from_choices``; ``head`` is the dotted name of the final
     ``nn.Linear`` (its input is the embedding). ``resize_size`` defaults to
     ``round(input_size * 256 / 224)`` (256 for 224).
@@ -55,7 +49,8 @@ class ModelSpec:
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    pretrained: bool = False
+    weights: WeightsEnum | None = field(default=None, repr=False)
+    compared: bool = False
     trainable_from: str = "all"
     trainable_from_choices: tuple[str, ...] = ("all",)
     head: str = "fc"
@@ -66,6 +61,11 @@ class ModelSpec:
             object.__setattr__(self, "resize_size", round(self.input_size * 256 / 224))
         if self.trainable_from not in self.trainable_from_choices:
             raise ValueError(f"{self.name}: default trainable_from not among its choices")
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether the model starts from ImageNet weights."""
+        return self.weights is not None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -90,9 +90,16 @@ def register_model(
     return decorate
 
 
-def list_models() -> list[str]:
-    """Names of the registered models, in registration order."""
-    return list(_REGISTRY)
+def list_models(*, pretrained: bool | None = None, compared: bool | None = None) -> list[str]:
+    """Names of the registered models, the compared ones first, each group in registration order;
+    ``pretrained`` and ``compared`` filter."""
+    specs = sorted(_REGISTRY.values(), key=lambda spec: not spec.compared)  # a stable sort
+    return [
+        spec.name
+        for spec in specs
+        if (pretrained is None or spec.pretrained == pretrained)
+        and (compared is None or spec.compared == compared)
+    ]
 
 
 def get_model_spec(name: str) -> ModelSpec:
@@ -116,7 +123,7 @@ def create_model(
 
     ``pretrained`` (default: the spec's) loads ImageNet weights; ``False`` builds the same
     architecture and freeze without them (to load a checkpoint into). ``trainable_from``
-    (default: the spec's) is the freeze depth, see :data:`RESNET_TRAINABLE_FROM`.
+    (default: the spec's) is the freeze depth, out of the spec's ``trainable_from_choices``.
     Raises :class:`FacecoreError` for bad arguments and
     :class:`~facecore.errors.WeightsUnavailableError` when the weights cannot be had.
     """
@@ -126,7 +133,7 @@ def create_model(
     if pretrained is None:
         pretrained = spec.pretrained
     elif pretrained and not spec.pretrained:
-        with_weights = [n for n in list_models() if _REGISTRY[n].pretrained]
+        with_weights = list_models(pretrained=True)
         raise FacecoreError(
             f"Model {name!r} has no pretrained weights; models that do: {', '.join(with_weights)}."
         )
@@ -145,86 +152,11 @@ def create_model(
     return model
 
 
-# --------------------------------------------------------------------------- freezing helpers
-
-
-def _frozen_batchnorm(bn: nn.BatchNorm2d) -> FrozenBatchNorm2d:
-    frozen = FrozenBatchNorm2d(bn.num_features, eps=bn.eps)
-    with torch.no_grad():
-        if bn.weight is not None:
-            frozen.weight.copy_(bn.weight)
-            frozen.bias.copy_(bn.bias)
-        if bn.running_mean is not None:
-            frozen.running_mean.copy_(bn.running_mean)
-            frozen.running_var.copy_(bn.running_var)
-    return frozen
-
-
-def freeze_module(module: nn.Module) -> nn.Module:
-    """Freeze ``module`` in place: no parameter trains, every BatchNorm2d becomes frozen.
-
-    Returns the module (a new :class:`FrozenBatchNorm2d` when ``module`` itself is a BatchNorm2d).
-    """
-    if isinstance(module, nn.BatchNorm2d):
-        return _frozen_batchnorm(module)
-    for child_name, child in module.named_children():
-        setattr(module, child_name, freeze_module(child))
-    for param in module.parameters():
-        param.requires_grad_(False)
-    return module
-
-
-def _resnet_stages(model: ResNet) -> list[list[tuple[str, nn.Module]]]:
-    """The stages of a torchvision ResNet in forward order: stem, layer1..layer4."""
-    stem = [(n, getattr(model, n)) for n in ("conv1", "bn1", "relu", "maxpool")]
-    return [stem] + [[(f"layer{i}", getattr(model, f"layer{i}"))] for i in range(1, 5)]
-
-
-def _freeze_resnet(model: ResNet, trainable_from: str) -> None:
-    n_frozen = RESNET_TRAINABLE_FROM.index(trainable_from)
-    for stage in _resnet_stages(model)[:n_frozen]:
-        for attr, module in stage:
-            setattr(model, attr, freeze_module(module))
-
-
-def _is_frozen(module: nn.Module) -> bool:
-    return not any(p.requires_grad for p in module.parameters()) and not any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()
-    )
-
-
-def split_frozen(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
-    """``(frozen_trunk, trainable_head)`` of a ResNet with ``head(trunk(x)) == model(x)``.
-
-    The trunk is the leading fully frozen stages (stem through ``layerK``: no trainable
-    parameter, no live BatchNorm), so its output does not depend on training and can be cached;
-    the head is the remaining stages + avgpool + flatten + fc. Both share the model's modules.
-    None when nothing is frozen or the model is not a ResNet.
-    """
-    if not isinstance(model, ResNet):
-        return None
-    stages = _resnet_stages(model)
-    n_frozen = 0
-    for stage in stages:
-        if not all(_is_frozen(module) for _, module in stage):
-            break
-        n_frozen += 1
-    if n_frozen == 0:
-        return None
-    trunk = nn.Sequential(OrderedDict(m for stage in stages[:n_frozen] for m in stage))
-    head = nn.Sequential(
-        OrderedDict(
-            [m for stage in stages[n_frozen:] for m in stage]
-            + [("avgpool", model.avgpool), ("flatten", nn.Flatten(1)), ("fc", model.fc)]
-        )
-    )
-    return trunk, head
-
-
 # --------------------------------------------------------------------------- inspection
 
 
-def _head_module(model: nn.Module) -> nn.Linear:
+def classifier_head(model: nn.Module) -> nn.Linear:
+    """The model's final ``nn.Linear`` (its spec's ``head``; else the last Linear layer)."""
     name = getattr(model, "facecore_model", None)
     if name in _REGISTRY:
         head = model.get_submodule(_REGISTRY[name].head)
@@ -243,7 +175,7 @@ def embedding(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     ``model.eval()`` and ``torch.no_grad()`` for inference). Shape ``(batch, features)``.
     """
     captured: list[torch.Tensor] = []
-    handle = _head_module(model).register_forward_hook(
+    handle = classifier_head(model).register_forward_hook(
         lambda _module, inputs, _output: captured.append(inputs[0])
     )
     try:
@@ -265,138 +197,3 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
         if isinstance(module, FrozenBatchNorm2d):
             total += module.weight.numel() + module.bias.numel()
     return total, trainable
-
-
-# --------------------------------------------------------------------------- the models
-
-
-class CustomCNN(nn.Module):
-    """The study's small CNN: three conv blocks, then one Linear layer.
-
-    Each block is Conv2d 3x3 (stride 1, padding 1) -> BatchNorm2d -> ReLU -> MaxPool2d(2), with
-    16, 32 and 64 channels; a 224x224 RGB input leaves 64x28x28 features, flattened into
-    ``Linear(64*28*28, num_classes)``. Layers: ``features.block{1,2,3}.{conv,bn,relu,pool}``,
-    ``classifier.{flatten,fc}``. 174,339 parameters for 3 classes.
-    """
-
-    def __init__(self, num_classes: int, input_size: int = 224) -> None:
-        super().__init__()
-        if input_size % 8:
-            raise FacecoreError(f"CustomCNN needs an input size divisible by 8, got {input_size}.")
-        blocks = OrderedDict()
-        channels = [3, 16, 32, 64]
-        for i, (c_in, c_out) in enumerate(zip(channels, channels[1:], strict=False), start=1):
-            blocks[f"block{i}"] = nn.Sequential(
-                OrderedDict(
-                    conv=nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1),
-                    bn=nn.BatchNorm2d(c_out),
-                    relu=nn.ReLU(inplace=True),
-                    pool=nn.MaxPool2d(2),
-                )
-            )
-        self.features = nn.Sequential(blocks)
-        side = input_size // 8
-        self.classifier = nn.Sequential(
-            OrderedDict(flatten=nn.Flatten(1), fc=nn.Linear(64 * side * side, num_classes))
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-
-def _build_resnet(
-    arch: Callable[..., ResNet],
-    name: str,
-    *,
-    num_classes: int,
-    pretrained: bool,
-    trainable_from: str,
-) -> ResNet:
-    model = arch(weights=None)
-    if pretrained:
-        load_pretrained_weights(model, name)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    _freeze_resnet(model, trainable_from)
-    return model
-
-
-@register_model(
-    "resnet50_pretrained",
-    description="ResNet-50 with ImageNet weights (IMAGENET1K_V2), fine-tuned from a freeze depth "
-    "(default: layer4 and fc train).",
-    pretrained=True,
-    trainable_from="layer4",
-    trainable_from_choices=RESNET_TRAINABLE_FROM,
-)
-def resnet50_pretrained(
-    *, num_classes: int, pretrained: bool = True, trainable_from: str = "layer4"
-) -> nn.Module:
-    """torchvision ResNet-50, ImageNet weights, new ``fc = Linear(2048, num_classes)``."""
-    return _build_resnet(
-        resnet50,
-        "resnet50_pretrained",
-        num_classes=num_classes,
-        pretrained=pretrained,
-        trainable_from=trainable_from,
-    )
-
-
-@register_model(
-    "resnet50_scratch",
-    description="ResNet-50 trained from random initialisation (no downloads, everything trains).",
-)
-def resnet50_scratch(
-    *, num_classes: int, pretrained: bool = False, trainable_from: str = "all"
-) -> nn.Module:
-    """torchvision ResNet-50, random weights, every parameter trains.
-
-    Inputs use ImageNet's mean/std like the pretrained model: any fixed per-channel
-    normalisation works for a network trained from scratch, and this keeps the two comparable.
-    """
-    return _build_resnet(
-        resnet50,
-        "resnet50_scratch",
-        num_classes=num_classes,
-        pretrained=False,
-        trainable_from=trainable_from,
-    )
-
-
-@register_model(
-    "custom_cnn",
-    description="The study's small 3-block CNN trained from scratch (174k parameters for 3 "
-    "classes).",
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
-    head="classifier.fc",
-)
-def custom_cnn(
-    *, num_classes: int, pretrained: bool = False, trainable_from: str = "all"
-) -> nn.Module:
-    """:class:`CustomCNN`, trained from scratch.
-
-    Inputs are normalised with mean = std = 0.5 per channel (pixels mapped to [-1, 1]), a
-    neutral choice for a network that never saw ImageNet.
-    """
-    return CustomCNN(num_classes)
-
-
-@register_model(
-    "resnet18_pretrained",
-    description="ResNet-18 with ImageNet weights (IMAGENET1K_V1), fine-tuned from a freeze depth "
-    "(default: layer4 and fc train).",
-    pretrained=True,
-    trainable_from="layer4",
-    trainable_from_choices=RESNET_TRAINABLE_FROM,
-)
-def resnet18_pretrained(
-    *, num_classes: int, pretrained: bool = True, trainable_from: str = "layer4"
-) -> nn.Module:
-    """torchvision ResNet-18, ImageNet weights, new ``fc = Linear(512, num_classes)``."""
-    return _build_resnet(
-        resnet18,
-        "resnet18_pretrained",
-        num_classes=num_classes,
-        pretrained=pretrained,
-        trainable_from=trainable_from,
-    )

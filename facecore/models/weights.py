@@ -21,17 +21,11 @@ from typing import Any
 
 import torch
 import torch.hub
-from torchvision.models import ResNet18_Weights, ResNet50_Weights
 from torchvision.models._api import WeightsEnum
 
 from facecore.errors import FacecoreError, WeightsUnavailableError
 from facecore.mode import require_writable
-
-#: Pretrained weights of each model that needs them, by model name.
-WEIGHTS: dict[str, WeightsEnum] = {
-    "resnet50_pretrained": ResNet50_Weights.IMAGENET1K_V2,
-    "resnet18_pretrained": ResNet18_Weights.IMAGENET1K_V1,
-}
+from facecore.models.registry import get_model_spec, list_models
 
 #: Seconds allowed to resolve the download host (a DNS lookup ignores socket timeouts).
 DNS_TIMEOUT_S = 5.0
@@ -42,13 +36,13 @@ DOWNLOAD_COMMAND = "python -m facecore weights download"
 
 
 def _weights(name: str) -> WeightsEnum:
-    try:
-        return WEIGHTS[name]
-    except KeyError:
+    weights = get_model_spec(name).weights
+    if weights is None:
         raise FacecoreError(
             f"Model {name!r} has no pretrained weights to fetch; models with pretrained weights: "
-            f"{', '.join(sorted(WEIGHTS))}."
-        ) from None
+            f"{', '.join(sorted(list_models(pretrained=True)))}."
+        )
+    return weights
 
 
 def weights_url(name: str = "resnet50_pretrained") -> str:
@@ -80,17 +74,9 @@ def weights_status(name: str = "resnet50_pretrained") -> dict[str, Any]:
     }
 
 
-def _models_without_weights() -> list[str]:
-    try:
-        from facecore.models.registry import get_model_spec, list_models
-    except ImportError:  # pragma: no cover - only while the package is half-installed
-        return ["resnet50_scratch", "custom_cnn"]
-    return [m for m in list_models() if not get_model_spec(m).pretrained]
-
-
 def _unavailable_message(name: str, reason: str) -> str:
     path = weights_file(name)
-    others = ", ".join(_models_without_weights())
+    others = ", ".join(list_models(pretrained=False))
     return (
         f"The pretrained ImageNet weights for {name} are not on this machine and could not be "
         f"downloaded ({reason}).\n"

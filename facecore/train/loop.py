@@ -46,7 +46,8 @@ from facecore.evaluate.openset import (
 )
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
-from facecore.models.registry import count_parameters, create_model, get_model_spec, split_frozen
+from facecore.models.registry import count_parameters, create_model, get_model_spec
+from facecore.models.resnet import split_frozen
 from facecore.train import distributed
 from facecore.train.config import TrainConfig
 

@@ -27,7 +27,6 @@ from facecore.train.jobs import ACTIVE, list_jobs
 from facecore.train.loop import read_metrics
 
 #: The three models the study compares, in the order they are trained and shown.
-COMPARED_MODELS = ("resnet50_pretrained", "resnet50_scratch", "custom_cnn")
 
 #: What :func:`list_runs` reports for each run (``state``: finished, training, stopped, empty).
 RUN_FIELDS = [
@@ -212,6 +211,6 @@ def trainable_configs(configs: list[TrainConfig]) -> tuple[list[TrainConfig], di
 
 
 __all__ = [
-    "COMPARED_MODELS", "RUN_FIELDS", "RunError", "delete_run", "list_runs", "read_run", "run_path",
+    "RUN_FIELDS", "RunError", "delete_run", "list_runs", "read_run", "run_path",
     "trainable_configs", "weights_missing",
 ]
