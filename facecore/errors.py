@@ -85,3 +85,31 @@ class GalleryMismatchError(GalleryError):
 
 class EnrollmentError(GalleryError):
     """A photo cannot be enrolled: no face, more than one face, or not an image."""
+
+
+class ConfigError(FacecoreError):
+    """A setting out of range or unknown (training, augmentation, prediction options)."""
+
+
+class ModelError(FacecoreError):
+    """An unknown model name, or arguments a model cannot be built with."""
+
+
+class QuantizationError(FacecoreError):
+    """A run cannot be converted to int8 (callers fall back to float32)."""
+
+
+class CompareError(FacecoreError):
+    """Runs that cannot be compared together (different data, duplicates, too many)."""
+
+
+class TrainingStopped(FacecoreError):
+    """Raised inside the training loop when a stop was asked for; the last finished epoch is kept."""
+
+
+class TrainingFailed(FacecoreError):
+    """A rank of a distributed training run failed; the message names the rank and its error."""
+
+
+class VideoError(FacecoreError):
+    """A video file or camera cannot be read or written."""

@@ -26,7 +26,7 @@ import pytest
 
 from facecore.data.images import load_rgb
 from facecore.data.transforms import AugmentConfig
-from facecore.errors import FacecoreError
+from facecore.errors import FacecoreError, VideoError
 from facecore.live.inference import LoadedModel, clear_cache, load_run
 from facecore.live.recognizer import (
     LiveRecognizer,
@@ -35,7 +35,7 @@ from facecore.live.recognizer import (
     rtc_configuration,
     run_video,
 )
-from facecore.live.video import VideoError, VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
+from facecore.live.video import VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
 from facecore.train.config import TrainConfig
 from facecore.train.loop import train
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from facecore.data.transforms import AugmentConfig
-from facecore.errors import CheckpointError, FacecoreError
+from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.train.config import TrainConfig
-from facecore.train.loop import METRIC_FIELDS, Trainer, TrainingStopped, read_metrics, train
+from facecore.train.loop import METRIC_FIELDS, Trainer, read_metrics, train
 
 
 def quick(model: str, dataset: str, **kw) -> TrainConfig:

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from facecore.errors import FacecoreError
+from facecore.errors import CheckpointError, ConfigError
 from facecore.models.registry import ModelSpec
 
 #: ColorJitter strengths used when ``AugmentConfig.color_jitter`` is on.
@@ -53,15 +53,15 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         self.scale = (float(self.scale[0]), float(self.scale[1]))
         if not 0 <= self.rotation <= 180:
-            raise FacecoreError(f"rotation must be between 0 and 180 degrees, got {self.rotation}.")
+            raise ConfigError(f"rotation must be between 0 and 180 degrees, got {self.rotation}.")
         if not 0 < self.scale[0] <= self.scale[1] <= 1:
-            raise FacecoreError(f"scale must satisfy 0 < low <= high <= 1, got {self.scale}.")
+            raise ConfigError(f"scale must satisfy 0 < low <= high <= 1, got {self.scale}.")
         if not 0 <= self.gaussian_noise_sigma <= 1:
-            raise FacecoreError(
+            raise ConfigError(
                 f"gaussian_noise_sigma must be between 0 and 1, got {self.gaussian_noise_sigma}."
             )
         if not 0 <= self.translate < 1:
-            raise FacecoreError(f"translate must be in [0, 1), got {self.translate}.")
+            raise ConfigError(f"translate must be in [0, 1), got {self.translate}.")
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -87,7 +87,7 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise FacecoreError(
+            raise ConfigError(
                 f"Unknown augmentation setting(s): {', '.join(unknown)}; known: "
                 f"{', '.join(sorted(known))}."
             )
@@ -197,9 +197,9 @@ def eval_transform_from_dict(d: Mapping[str, Any]) -> v2.Compose:
         input_size, resize_size = int(d["input_size"]), int(d["resize_size"])
         mean, std = tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise FacecoreError(f"Preprocessing settings are incomplete or malformed: {exc}") from exc
+        raise CheckpointError(f"Preprocessing settings are incomplete or malformed: {exc}") from exc
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0 or input_size < 1 or resize_size < 1:
-        raise FacecoreError(f"Preprocessing settings are invalid: {dict(d)}")
+        raise CheckpointError(f"Preprocessing settings are invalid: {dict(d)}")
     return _eval_pipeline(input_size, resize_size, mean, std)
 
 

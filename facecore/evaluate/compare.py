@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from facecore import workspace
-from facecore.errors import FacecoreError
+from facecore.errors import CompareError
 from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
 from facecore.evaluate.figures import bars_figure, confusion_figure, curves_figure, openset_figure
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
@@ -52,7 +52,7 @@ def compare_runs(
     require_writable("Writing a comparison report")
     runs = list(runs)
     if not runs or len(runs) + len(galleries) > MAX_RUNS:
-        raise FacecoreError(
+        raise CompareError(
             f"Compare 1 to {MAX_RUNS} runs and galleries at a time (at least one run); "
             f"{len(runs)} runs and {len(galleries)} galleries were given."
         )
@@ -61,7 +61,7 @@ def compare_runs(
     for r, (ckpt, _) in zip(runs, resolved, strict=True):
         key = ckpt.resolve()
         if key in seen:
-            raise FacecoreError(
+            raise CompareError(
                 f"{str(r)!r} and {seen[key]!r} are the same checkpoint ({key}); list it once."
             )
         seen[key] = str(r)
@@ -82,7 +82,7 @@ def compare_runs(
     predictions = [_read_predictions(Path(e["predictions_csv"])) for e in evaluations]
     file_sets = {frozenset(p) for p in predictions}
     if len(file_sets) > 1:
-        raise FacecoreError(
+        raise CompareError(
             f"The runs' {split} predictions cover different images (the dataset changed between "
             "evaluations); delete their eval_* folders and compare again."
         )
@@ -149,7 +149,7 @@ def _check_same_data(labels: Sequence[str], checkpoints: Sequence[Path]) -> None
         if len(set(values)) > 1:
             listing = ", ".join(f"{label}: {v}" for label, v in zip(labels, values, strict=True))
             why = " (so their split images differ)" if what == "split seed" else ""
-            raise FacecoreError(
+            raise CompareError(
                 f"Runs can only be compared on the same dataset and split, but their {what} differs{why}: "
                 f"{listing}."
             )

@@ -32,7 +32,7 @@ from torch import nn
 
 from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
 from facecore.device import for_inference, inference_input, tune_allocator
-from facecore.errors import CheckpointError, DatasetError, FacecoreError
+from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError, QuantizationError
 from facecore.evaluate.openset import DEFAULT_THRESHOLD, centroid_cosine
 from facecore.models.checkpoint import load_model
 from facecore.models.registry import classifier_head
@@ -271,7 +271,7 @@ class LoadedModel:
         with self._int8_lock:
             if self._int8 is None:
                 if self._int8_error:  # tried before: do not calibrate again for every recognizer
-                    raise FacecoreError(self._int8_error)
+                    raise QuantizationError(self._int8_error)
                 try:
                     self._int8 = self._make_int8()
                 except FacecoreError as exc:
@@ -281,7 +281,7 @@ class LoadedModel:
 
     def _make_int8(self) -> nn.Module:
         if self.device.type != "cpu":
-            raise FacecoreError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
+            raise QuantizationError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
         from facecore.models.quantize import calibration_batches, quantize_int8, training_crops
 
         batches = calibration_batches(training_crops(self.dataset_name), self.preprocess)
@@ -539,16 +539,16 @@ class Predictor:
         if isinstance(models, (str, Path)):
             models = [models]
         if not models:
-            raise FacecoreError("Choose at least one trained run to predict with.")
+            raise ConfigError("Choose at least one trained run to predict with.")
         if threshold is not None:
             try:
                 ok = math.isfinite(float(threshold))
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise FacecoreError(f"The threshold must be a finite number, got {threshold!r}.")
+                raise ConfigError(f"The threshold must be a finite number, got {threshold!r}.")
         if max_faces < 1:
-            raise FacecoreError(f"max_faces must be at least 1, got {max_faces}.")
+            raise ConfigError(f"max_faces must be at least 1, got {max_faces}.")
         self.models = [load_recognizer(m, device=device) for m in models]
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.threshold = None if threshold is None else float(threshold)

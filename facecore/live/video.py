@@ -24,13 +24,10 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from facecore.errors import FacecoreError
+from facecore.errors import VideoError
 
 Y4M_MAGIC = b"YUV4MPEG2"
 
-
-class VideoError(FacecoreError):
-    """A video file or camera cannot be read or written."""
 
 
 def _check_frame(frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from facecore.errors import FacecoreError
+from facecore.errors import ModelError
 from facecore.models.registry import register_model
 
 
@@ -23,7 +23,7 @@ class CustomCNN(nn.Module):
     def __init__(self, num_classes: int, input_size: int = 224) -> None:
         super().__init__()
         if input_size % 8:
-            raise FacecoreError(f"CustomCNN needs an input size divisible by 8, got {input_size}.")
+            raise ModelError(f"CustomCNN needs an input size divisible by 8, got {input_size}.")
         blocks = OrderedDict()
         channels = [3, 16, 32, 64]
         for i, (c_in, c_out) in enumerate(zip(channels, channels[1:], strict=False), start=1):

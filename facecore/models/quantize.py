@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facecore.errors import FacecoreError
+from facecore.errors import FacecoreError, QuantizationError
 
 #: Training faces used to calibrate the int8 scales.
 CALIBRATION_IMAGES = 32
@@ -36,7 +36,7 @@ def quantize_int8(model: nn.Module, batches: Iterable[torch.Tensor], *, inplace:
 
     batches = list(batches)
     if not batches:
-        raise FacecoreError("int8 needs some images to calibrate on.")
+        raise QuantizationError("int8 needs some images to calibrate on.")
     with warnings.catch_warnings():  # torch.ao's FX workflow warns that it is in maintenance mode
         warnings.simplefilter("ignore")
         try:
@@ -51,7 +51,7 @@ def quantize_int8(model: nn.Module, batches: Iterable[torch.Tensor], *, inplace:
             return quantized
         except Exception as exc:  # tracing or a kernel missing on this CPU: say so, keep float
             why = f"{type(exc).__name__}: {exc}"
-            raise FacecoreError(f"This model could not be converted to int8 ({why}).") from exc
+            raise QuantizationError(f"This model could not be converted to int8 ({why}).") from exc
 
 
 def calibration_batches(crops: list[np.ndarray], preprocess, batch: int = 8) -> list[torch.Tensor]:
@@ -65,12 +65,16 @@ def training_crops(dataset_name: str | None, n: int = CALIBRATION_IMAGES, seed: 
     from facecore.data.images import load_rgb
 
     if not dataset_name:
-        raise FacecoreError("int8 calibrates on the run's training faces; the checkpoint names no dataset.")
+        raise QuantizationError(
+            "int8 calibrates on the run's training faces; the checkpoint names no dataset."
+        )
     try:
         items = load_dataset(dataset_name).items("train")
     except FacecoreError as exc:
-        raise FacecoreError(f"int8 calibrates on the run's training faces: {exc}") from exc
+        raise QuantizationError(f"int8 calibrates on the run's training faces: {exc}") from exc
     if not items:
-        raise FacecoreError(f"int8 calibrates on the run's training faces, but {dataset_name!r} has none.")
+        raise QuantizationError(
+            f"int8 calibrates on the run's training faces, but {dataset_name!r} has none."
+        )
     chosen = random.Random(seed).sample(items, min(n, len(items)))
     return [load_rgb(path) for path, _ in chosen]

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.models._api import WeightsEnum
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from facecore.errors import FacecoreError
+from facecore.errors import ModelError
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -81,7 +81,7 @@ def register_model(
 
     def decorate(builder: Builder) -> Builder:
         if name in _REGISTRY:
-            raise FacecoreError(f"A model named {name!r} is already registered.")
+            raise ModelError(f"A model named {name!r} is already registered.")
         _REGISTRY[name] = ModelSpec(
             name=name, description=description, builder=builder, **spec_fields  # type: ignore[arg-type]
         )
@@ -107,7 +107,7 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise FacecoreError(
+        raise ModelError(
             f"Unknown model {name!r}; choose from: {', '.join(list_models())}."
         ) from None
 
@@ -129,18 +129,18 @@ def create_model(
     """
     spec = get_model_spec(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise FacecoreError(f"num_classes must be an integer of at least 2, got {num_classes!r}.")
+        raise ModelError(f"num_classes must be an integer of at least 2, got {num_classes!r}.")
     if pretrained is None:
         pretrained = spec.pretrained
     elif pretrained and not spec.pretrained:
         with_weights = list_models(pretrained=True)
-        raise FacecoreError(
+        raise ModelError(
             f"Model {name!r} has no pretrained weights; models that do: {', '.join(with_weights)}."
         )
     if trainable_from is None:
         trainable_from = spec.trainable_from
     if trainable_from not in spec.trainable_from_choices:
-        raise FacecoreError(
+        raise ModelError(
             f"trainable_from={trainable_from!r} is not valid for {name!r}; choose from: "
             f"{', '.join(spec.trainable_from_choices)}."
         )
@@ -164,7 +164,7 @@ def classifier_head(model: nn.Module) -> nn.Linear:
             return head
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise FacecoreError("The model has no final nn.Linear layer to take an embedding from.")
+        raise ModelError("The model has no final nn.Linear layer to take an embedding from.")
     return linears[-1]
 
 

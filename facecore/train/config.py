@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from facecore.data.transforms import AugmentConfig, is_deterministic
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 from facecore.models.registry import get_model_spec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -107,9 +107,9 @@ class TrainConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise FacecoreError(f"Invalid training config: {message}.")
+                raise ConfigError(f"Invalid training config: {message}.")
         if self.cache_features == "on" and not is_deterministic(self.augment):
-            raise FacecoreError(
+            raise ConfigError(
                 "cache_features=on needs every online augmentation off (the cached features would "
                 "not match augmented images); use cache_features=auto."
             )
@@ -124,7 +124,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise FacecoreError(f"Unknown training config fields: {', '.join(sorted(unknown))}.")
+            raise ConfigError(f"Unknown training config fields: {', '.join(sorted(unknown))}.")
         d = dict(d)
         d["augment"] = AugmentConfig.from_dict(d.get("augment") or {})
         return cls(**d)

@@ -42,14 +42,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from facecore.errors import FacecoreError
+from facecore.errors import FacecoreError, TrainingFailed, TrainingStopped
 
 #: set in every rank by :func:`launch` (the workspace of the launching process)
 RUN_DIR_ENV = "FACECORE_DDP_RUN_DIR"
 
-
-class TrainingFailed(FacecoreError):
-    """A rank of a distributed training run failed; the message names the rank and its error."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +239,6 @@ def launch(
             return {"run": config.run_name or None, "world_size": None, "rank0_elsewhere": True}
         summary = json.loads(summary_file.read_text("utf-8"))
         if "stopped" in summary:
-            from facecore.train.loop import TrainingStopped
 
             raise TrainingStopped(summary["stopped"])
         return summary
@@ -294,7 +290,7 @@ def _failure(lines: list[str], run_dir: Path | None, code: int) -> str:
 def _entry(argv: Sequence[str] | None = None) -> int:
     """What each rank runs (``python -m facecore.train.distributed``, started by :func:`launch`)."""
     from facecore.train.config import TrainConfig
-    from facecore.train.loop import ProgressPrinter, Trainer, TrainingStopped
+    from facecore.train.loop import ProgressPrinter, Trainer
 
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True)

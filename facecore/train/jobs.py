@@ -26,10 +26,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from facecore import workspace
-from facecore.errors import JobError
+from facecore.errors import JobError, TrainingStopped
 from facecore.mode import require_writable
 from facecore.train.config import TrainConfig
-from facecore.train.loop import Callback, ProgressPrinter, Trainer, TrainingStopped
+from facecore.train.loop import Callback, ProgressPrinter, Trainer
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")

@@ -36,7 +36,7 @@ from facecore.data.transforms import (
     train_transform,
 )
 from facecore.device import tune_allocator
-from facecore.errors import CheckpointError, FacecoreError
+from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
 from facecore.evaluate.openset import (
     choose_score,
     class_centroids,
@@ -63,9 +63,6 @@ METRIC_FIELDS = [
     "images_per_s",
 ]
 
-
-class TrainingStopped(FacecoreError):
-    """Raised inside the loop when a stop was asked for; the last finished epoch is kept."""
 
 
 # --- device and precision, resolved once ----------------------------------------------------------
