@@ -77,7 +77,7 @@ def build(home: Path) -> None:
     print(f"built {home}")
 
 
-def commands(src: Path) -> dict[str, list[str]]:
+def commands(src: Path, tmp: str) -> dict[str, list[str]]:
     """Every command with ``--json`` whose output depends on the workspace alone."""
     return {
         "dataset-list": ["dataset", "list", "--json"],
@@ -94,7 +94,7 @@ def commands(src: Path) -> dict[str, list[str]]:
         "jobs-list": ["jobs", "list", "--json"],
         "evaluate": ["evaluate", "--model", "tiny-cnn", "--no-latency", "--json"],
         "evaluate-val": ["evaluate", "--model", "tiny-cnn", "--split", "val", "--no-latency", "--json"],
-        "compare": ["compare", "tiny-cnn", "--gallery", "g", "--out", "cmp", "--no-latency", "--json"],
+        "compare": ["compare", "tiny-cnn", "--gallery", "g", "--out", f"{tmp}/cmp", "--no-latency", "--json"],
         "predict": ["predict", str(PHOTO), "--model", "tiny-cnn", "--gallery", "g", "--json"],
         "gallery-embedders": ["gallery", "embedders", "--json"],
         "gallery-list": ["gallery", "list", "--json"],
@@ -123,8 +123,9 @@ def snapshot(home: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     src = home.parent / (home.name + "-src")
     blanked: set[str] = set()
-    for name, args in commands(src).items():
+    for name in commands(src, "").keys():
         with tempfile.TemporaryDirectory() as tmp:
+            args = commands(src, tmp)[name]
             work = Path(tmp) / "home"
             shutil.copytree(home, work)
             res = fc(work, *args, check=False)
