@@ -123,7 +123,7 @@ def snapshot(home: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     src = home.parent / (home.name + "-src")
     blanked: set[str] = set()
-    for name in commands(src, "").keys():
+    for name in commands(src, ""):
         with tempfile.TemporaryDirectory() as tmp:
             args = commands(src, tmp)[name]
             work = Path(tmp) / "home"

@@ -189,7 +189,7 @@ def test_a_background_job_trains_with_two_processes(small_dataset: str, home: Pa
     assert summary["world_size"] == 2 and summary["epochs_run"] == 2
     progress = json.loads((home / "jobs" / job_id / "progress.json").read_text())
     assert progress["run"] == "job-ddp" and progress["epoch"] == 2
-    from facecore.cli.main import _job_line
+    from facecore.cli.train import _job_line
 
     assert "x2 processes" in _job_line(jobs.read_job(job_id) | {"progress": progress})
 

@@ -1,0 +1,42 @@
+"""What every command module shares: printing JSON, and a progress line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from facecore.errors import FacecoreError
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def progress(prefix: str) -> Callable[[int, int, str], None]:
+    """A progress printer for stderr: ``prefix  i/n  message``, one updating line on a tty."""
+    tty = sys.stderr.isatty()
+    last = [-1.0]
+
+    def show(done: int, total: int, message: str) -> None:
+        import time
+
+        now = time.monotonic()
+        if tty or done == total or now - last[0] > 2:
+            last[0] = now
+            end = "\r" if tty and done < total else "\n"
+            frac = f"{done}/{total}" if total else ""
+            if total > 1_000_000:
+                frac = f"{done / 2**20:.0f}/{total / 2**20:.0f} MB"
+            print(f"{prefix} {frac} {message[:60]:<60}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def recognizers(args: argparse.Namespace) -> list[str]:
+    """``--model`` runs, then ``--gallery`` galleries as ``gallery:NAME``; at least one."""
+    specs = list(args.model) + [f"gallery:{g}" for g in args.gallery]
+    if not specs:
+        raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
+    return specs

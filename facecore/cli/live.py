@@ -1,0 +1,84 @@
+"""``python -m facecore`` live (a video file or camera, as the Live page)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from facecore.cli.common import print_json, recognizers
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from facecore.live.recognizer import LiveRecognizer, run_video
+
+    with LiveRecognizer(
+        recognizers(args),
+        detector=args.detector,
+        threshold=args.threshold,
+        max_faces=args.max_faces,
+        detect_side=args.detect_side,
+        threads=args.threads,
+        device=args.device,
+        precision="int8" if args.int8 else args.precision,
+        workers=args.workers,
+    ) as recognizer:
+        for name, problem in recognizer.int8_problems.items():
+            print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
+        for name, note in recognizer.precision_notes().items():
+            print(f"{name}: {note}", file=sys.stderr)
+        summary = run_video(
+            args.source,
+            recognizer,
+            out=args.out,
+            every_frame=args.every_frame,
+            max_seconds=args.seconds,
+            report=(lambda _line: None) if args.json else print,
+        )
+    if args.json:
+        print_json(summary)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add this group's commands to the top-level parser."""
+    p = sub.add_parser("live", help="recognise faces in a video file or camera as the Live page does")
+    p.add_argument(
+        "source", metavar="VIDEO_OR_CAMERA", help="a video file (.mp4, .avi, .y4m ...) or a camera index"
+    )
+    p.add_argument(
+        "--model", action="append", default=[], metavar="RUN", help="run name, folder or .pt; repeatable"
+    )
+    p.add_argument("--gallery", action="append", default=[], metavar="NAME",
+                   help="a gallery to recognise with (beside or instead of runs); repeatable")
+    p.add_argument("--threshold", type=float, help="unknown threshold (default: each run's own)")
+    p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
+    p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
+    p.add_argument("--max-faces", type=int, default=5, help="classify at most this many faces per frame")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per frame (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="frames recognised at once, each in its own thread (default 2, or 1 on one core)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "int8"],
+        help="classify in float32, with int8 copies of the models (CPU), or auto (default): whichever "
+        "is faster for each model on this machine, timed at the start",
+    )
+    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
+    p.add_argument("--out", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv or .y4m)")
+    p.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="recognise every frame before the next (offline); default: paced as live, newest frame wins",
+    )
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON instead of a line per second"
+    )
+    p.set_defaults(func=cmd_live)
