@@ -92,3 +92,29 @@ def test_train_background_job_list_and_show(small_dataset: str, home: Path) -> N
     assert "epoch 1/1" in shown and "done" in shown
     rows = json.loads(fc("jobs", "list", "--json", home=home).stdout)
     assert rows[0]["id"] == job_id and rows[0]["status"] == "done" and len(rows[0]["runs"]) == 1
+
+
+def test_every_training_setting_is_a_flag() -> None:
+    """The train command's flags are generated from TrainConfig: momentum, step size, gamma and the
+    FAR target (which the Train page offers) reach the config, and no field is left out."""
+    from dataclasses import fields
+
+    from facecore.cli.main import build_parser
+    from facecore.cli.train import configs_from_args
+    from facecore.train.config import TrainConfig
+
+    argv = ["train", "--dataset", "d", "--model", "custom_cnn", "--model", "resnet50_scratch",
+            "--optimizer", "sgd", "--momentum", "0.5", "--schedule", "step", "--step-size", "2",
+            "--gamma", "0.25", "--target-far", "0.05", "--channels-last", "off", "--run-name", "r"]  # fmt: skip
+    configs = configs_from_args(build_parser().parse_args(argv))
+    assert [c.model for c in configs] == ["custom_cnn", "resnet50_scratch"]
+    for cfg in configs:
+        got = (cfg.optimizer, cfg.momentum, cfg.schedule, cfg.step_size, cfg.gamma)
+        assert got == ("sgd", 0.5, "step", 2, 0.25)
+        assert (cfg.target_far, cfg.channels_last) == (0.05, "off")
+    assert [c.run_name for c in configs] == ["r-custom_cnn", "r-resnet50_scratch"]
+    assert configs[0].epochs == TrainConfig.for_model("custom_cnn", "d").epochs  # the model's default
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for f in fields(TrainConfig):
+        if f.name not in ("dataset", "model", "augment"):
+            assert f"--{f.name.replace('_', '-')}" in help_text, f.name

@@ -10,34 +10,56 @@ from facecore.cli.common import print_json
 from facecore.errors import FacecoreError
 
 
+def config_fields() -> list:
+    """The :class:`~facecore.train.config.TrainConfig` fields that are command-line options: every
+    field with a ``help`` (all but ``dataset``, ``model`` and ``augment``, which have flags of
+    their own)."""
+    from dataclasses import fields
+
+    from facecore.train.config import TrainConfig
+
+    return [f for f in fields(TrainConfig) if "help" in f.metadata]
+
+
+def add_config_arguments(
+    p: argparse.ArgumentParser, groups: dict[str, argparse._ArgumentGroup] | None = None
+) -> None:
+    """``--flag`` for each training setting, generated from TrainConfig's fields (types, choices,
+    help): the CLI offers exactly what the config has. Every default is None: the model's own
+    default, or the config's, applies."""
+    from typing import Literal, Union, get_args, get_origin, get_type_hints
+
+    from facecore.train.config import TrainConfig
+
+    hints = get_type_hints(TrainConfig)
+    for f in config_fields():
+        kind, extra = hints[f.name], {}
+        if get_origin(kind) is Union or type(kind).__name__ == "UnionType":  # ``str | None``
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        if get_origin(kind) is Literal:
+            extra["choices"] = list(get_args(kind))
+        else:
+            extra["type"] = kind
+        if "metavar" in f.metadata:
+            extra["metavar"] = f.metadata["metavar"]
+        target = (groups or {}).get(f.metadata.get("group", ""), p)
+        target.add_argument(f"--{f.name.replace('_', '-')}", default=None, help=f.metadata["help"], **extra)
+
+
 def configs_from_args(args: argparse.Namespace) -> list:
     """The TrainConfig of each model asked for: its own defaults, then the options given."""
     from facecore.data.transforms import AugmentConfig
-    from facecore.models.registry import list_models
+    from facecore.models.registry import get_model_spec, list_models
     from facecore.train.config import TrainConfig
 
     models = list_models(compared=True) if args.model == ["all"] else args.model
     configs = []
     for name in models:
-        overrides = {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "optimizer": args.optimizer,
-            "weight_decay": args.weight_decay,
-            "schedule": args.schedule,
-            "early_stopping": args.early_stopping,
-            "monitor": args.monitor,
-            "seed": args.seed,
-            "device": args.device,
-            "amp": args.amp,
-            "workers": args.workers,
-            "cache_features": args.cache_features,
-            "trainable_from": args.trainable_from if name.endswith("_pretrained") else None,
-            "run_name": f"{args.run_name}-{name}" if args.run_name and len(models) > 1 else args.run_name,
-            "group": args.group,
-            "nproc": args.nproc,
-        }
+        overrides = {f.name: getattr(args, f.name) for f in config_fields()}
+        if not get_model_spec(name).pretrained:
+            overrides["trainable_from"] = None  # a freeze depth is for the pretrained models
+        if args.run_name and len(models) > 1:
+            overrides["run_name"] = f"{args.run_name}-{name}"
         cfg = TrainConfig.for_model(name, args.dataset, **overrides)
         if args.no_augment:
             cfg.augment = AugmentConfig.none()
@@ -231,37 +253,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="model name (repeat for several), or 'all' for the three compared models",
     )
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--schedule", choices=["none", "step", "cosine", "plateau"])
-    p.add_argument(
-        "--early-stopping", type=int, metavar="PATIENCE", help="stop after N epochs without improvement"
-    )
-    p.add_argument("--monitor", choices=["val_loss", "val_f1"], help="what picks the best checkpoint")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    p.add_argument("--amp", choices=["auto", "on", "off"])
-    p.add_argument("--workers", type=int, help="DataLoader workers (-1: automatic)")
+    ddp = p.add_argument_group("several processes or machines (DDP under torchrun)")
+    add_config_arguments(p, groups={"ddp": ddp})
     p.add_argument("--threads", type=int, help="torch CPU threads (default: every core)")
-    p.add_argument(
-        "--cache-features", choices=["auto", "on", "off"], help="pretrained model: compute frozen layers once"
-    )
-    p.add_argument(
-        "--trainable-from", help="pretrained model: fc, layer4 (default), layer3, layer2, layer1 or all"
-    )
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", action="store_true", help="every online augmentation on")
     aug.add_argument("--no-augment", action="store_true", help="every online augmentation off")
-    p.add_argument("--run-name")
-    p.add_argument("--group", help="comparison group name stamped on the runs")
     p.add_argument("--resume", metavar="RUN", help="resume this run folder (under models/) from last.pt")
     p.add_argument("--background", action="store_true", help="run as a background job")
-    ddp = p.add_argument_group("several processes or machines (DDP under torchrun)")
-    ddp.add_argument("--nproc", type=int, help="processes on this machine: one per GPU, or per CPU socket "
-                     "(default 1); --batch-size is the global batch, split over all processes")
     ddp.add_argument("--nnodes", type=int, default=1, help="machines taking part (default 1)")
     ddp.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to nnodes-1")
     ddp.add_argument("--master-addr", help="rank 0's machine: its address, reachable by the others")

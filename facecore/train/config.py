@@ -32,6 +32,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
 MONITORS = ("val_loss", "val_f1")
 
+def _opt(default: Any, help: str, **cli: Any) -> Any:
+    """A field with a default and its ``--flag`` help: the CLI's training options are built from
+    these (:func:`facecore.cli.train.add_config_arguments`), so CLI and Train page offer the same."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "resnet50_pretrained": {"epochs": 5, "lr": 3e-4, "augment": AugmentConfig.none},
     "resnet18_pretrained": {"epochs": 5, "lr": 3e-4, "augment": AugmentConfig.none},
@@ -46,31 +52,40 @@ class TrainConfig:
 
     dataset: str
     model: str
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    schedule: Literal["none", "step", "cosine", "plateau"] = "none"
-    step_size: int = 3
-    gamma: float = 0.1
+    epochs: int = _opt(5, "epochs (default: the model's own)")
+    batch_size: int = _opt(32, "the global batch size, split evenly over --nproc processes")
+    lr: float = _opt(1e-3, "learning rate (default: the model's own; not scaled with --nproc)")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = _opt("adam", "optimizer")
+    weight_decay: float = _opt(0.0, "weight decay (L2)")
+    momentum: float = _opt(0.9, "SGD and RMSprop momentum")
+    schedule: Literal["none", "step", "cosine", "plateau"] = _opt("none", "learning-rate schedule")
+    step_size: int = _opt(3, "step schedule: epochs between decays (plateau: waits step_size - 1 epochs)")
+    gamma: float = _opt(0.1, "step and plateau schedules: the decay factor")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    early_stopping: int = 0
-    monitor: Literal["val_loss", "val_f1"] = "val_f1"
-    seed: int = 0
-    device: str = "auto"
-    amp: Literal["auto", "on", "off"] = "auto"
-    channels_last: Literal["auto", "on", "off"] = "auto"
-    workers: int = -1
-    cache_features: Literal["auto", "on", "off"] = "auto"
-    trainable_from: str | None = None
-    target_far: float = 0.01
-    run_name: str = ""
-    group: str = ""
+    early_stopping: int = _opt(0, "stop after N epochs without improvement (0: never)", metavar="PATIENCE")
+    monitor: Literal["val_loss", "val_f1"] = _opt("val_f1", "what picks the best checkpoint")
+    seed: int = _opt(0, "random seed (splits of batches, initial weights, augmentation)")
+    device: str = _opt("auto", "auto (default), cpu, cuda, mps")
+    amp: Literal["auto", "on", "off"] = _opt("auto", "mixed precision (auto: on CUDA)")
+    channels_last: Literal["auto", "on", "off"] = _opt("auto", "channels-last memory format (auto: CUDA)")
+    workers: int = _opt(-1, "DataLoader workers (-1: automatic)")
+    cache_features: Literal["auto", "on", "off"] = _opt(
+        "auto", "pretrained model: compute the frozen layers once and cache them"
+    )
+    trainable_from: str | None = _opt(
+        None, "pretrained model: fc, layer4 (default), layer3, layer2, layer1 or all"
+    )
+    target_far: float = _opt(0.01, "false-accept rate the stored Unknown threshold aims at (default 0.01)")
+    run_name: str = _opt("", "run folder name under models/ (default: DATASET-MODEL-TIME)")
+    group: str = _opt("", "comparison group name stamped on the runs")
     #: processes on this machine (DDP under torchrun when > 1): ``batch_size`` is the global batch,
     #: split evenly over them; the learning rate is not scaled
-    nproc: int = 1
+    nproc: int = _opt(
+        1,
+        "processes on this machine: one per GPU, or per CPU socket (default 1); --batch-size is the "
+        "global batch, split over all processes",
+        group="ddp",
+    )
 
     @classmethod
     def for_model(cls, model: str, dataset: str, **overrides: Any) -> TrainConfig:
