@@ -105,7 +105,8 @@ def test_every_training_setting_is_a_flag() -> None:
 
     argv = ["train", "--dataset", "d", "--model", "custom_cnn", "--model", "resnet50_scratch",
             "--optimizer", "sgd", "--momentum", "0.5", "--schedule", "step", "--step-size", "2",
-            "--gamma", "0.25", "--target-far", "0.05", "--channels-last", "off", "--run-name", "r"]  # fmt: skip
+            "--gamma", "0.25", "--target-far", "0.05", "--channels-last", "off",
+            "--run-name", "r"]  # fmt: skip
     configs = configs_from_args(build_parser().parse_args(argv))
     assert [c.model for c in configs] == ["custom_cnn", "resnet50_scratch"]
     for cfg in configs:
