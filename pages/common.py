@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import streamlit as st
 
 from facecore import workspace
@@ -135,17 +134,6 @@ def loaded_run(run: str | Path) -> LoadedModel:
 
     path = resolve_checkpoint(run)
     return _loaded_run(str(path), path.stat().st_mtime_ns)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _read_csv(path: str, mtime_ns: int) -> pd.DataFrame:
-    labels = ["file", "true", "pred", "top1_label", "top2_label", "top3_label"]
-    return pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(labels, str))
-
-
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """An evaluation's ``predictions.csv`` as a DataFrame, read again only when the file changes."""
-    return _read_csv(str(path), Path(path).stat().st_mtime_ns)
 
 
 def ice_config() -> tuple[list[dict], str]:

@@ -192,10 +192,10 @@ def evaluate_section(g: Gallery, ds: FaceDataset) -> None:
             except FacecoreError as exc:
                 st.error(str(exc))
                 return
-        at = r["open_set"]["at_model_threshold"]
+        at = r.open_set.at_model_threshold
         cols = st.columns(4)
-        cols[0].metric("Accuracy", f"{r['accuracy']:.1%}")
-        cols[1].metric("Macro F1", f"{r['macro_f1']:.3f}")
+        cols[0].metric("Accuracy", f"{r.accuracy:.1%}")
+        cols[1].metric("Macro F1", f"{r.macro_f1:.3f}")
         far = at.get("false_accept_rate")
         cols[2].metric("Strangers accepted", "n/a" if far is None else f"{far:.1%}")
         cols[3].metric("Known faces accepted", f"{at.get('known_accepted') or 0:.1%}")

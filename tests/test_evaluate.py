@@ -65,17 +65,17 @@ def test_evaluate_run_metrics_and_predictions(runs) -> None:
     r = evaluate_run(runs["names"][0])  # by name, under FACECORE_HOME/models
     test_items = load_dataset("faces").items("test")
     n = len(test_items)
-    assert r["n_images"] == n and r["split"] == "test" and r["dataset"] == "faces"
-    assert r["classes"] == sorted([*PEOPLE, UNKNOWN])
+    assert r.n_images == n and r.split == "test" and r.dataset == "faces"
+    assert r.classes == sorted([*PEOPLE, UNKNOWN])
 
-    cm = np.array(r["confusion_matrix"])
+    cm = np.array(r.confusion_matrix)
     assert cm.shape == (4, 4) and cm.sum() == n
-    assert np.trace(cm) / cm.sum() == pytest.approx(r["accuracy"])
-    assert cm.sum(axis=1).tolist() == [r["per_class"][c]["support"] for c in r["classes"]]
-    assert 0 <= r["weighted_f1"] <= 1 and 0 <= r["macro_f1"] <= 1
+    assert np.trace(cm) / cm.sum() == pytest.approx(r.accuracy)
+    assert cm.sum(axis=1).tolist() == [r.per_class[c]["support"] for c in r.classes]
+    assert 0 <= r.weighted_f1 <= 1 and 0 <= r.macro_f1 <= 1
 
-    rows = _predictions(r["predictions_csv"])
-    assert Path(r["predictions_csv"]) == run_dir / "eval_test" / "predictions.csv"
+    rows = _predictions(r.predictions_csv)
+    assert Path(r.predictions_csv) == run_dir / "eval_test" / "predictions.csv"
     assert [row["file"] for row in rows] == [
         p.relative_to(load_dataset("faces").path).as_posix() for p, _ in test_items
     ]
@@ -84,10 +84,10 @@ def test_evaluate_run_metrics_and_predictions(runs) -> None:
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-5
         assert row["pred"] == row["top1_label"] and float(row["confidence"]) == probs[0]
         assert row["correct"] == str(int(row["true"] == row["pred"]))
-        accepted = probs[0] >= r["open_set"]["threshold_in_model"] and row["pred"] != UNKNOWN
+        accepted = probs[0] >= r.open_set.threshold_in_model and row["pred"] != UNKNOWN
         assert row["accepted_at_threshold"] == str(int(accepted))
-    assert np.mean([row["correct"] == "1" for row in rows]) == pytest.approx(r["accuracy"])
-    assert len(r["misclassified"]) == n - np.trace(cm)
+    assert np.mean([row["correct"] == "1" for row in rows]) == pytest.approx(r.accuracy)
+    assert len(r.misclassified) == n - np.trace(cm)
 
     # the same numbers as the training loop's own evaluate() on the same images
     model, ckpt = load_model(run_dir / "best.pt")
@@ -98,33 +98,33 @@ def test_evaluate_run_metrics_and_predictions(runs) -> None:
         device=torch.device("cpu"),
         num_classes=4,
     )
-    assert ref["accuracy"] == pytest.approx(r["accuracy"])
-    assert [r["classes"][i] for i in ref["probs"].argmax(1)] == [row["pred"] for row in rows]
-    assert ref["loss"] == pytest.approx(r["loss"], rel=1e-4)
+    assert ref["accuracy"] == pytest.approx(r.accuracy)
+    assert [r.classes[i] for i in ref["probs"].argmax(1)] == [row["pred"] for row in rows]
+    assert ref["loss"] == pytest.approx(r.loss, rel=1e-4)
 
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in ("params_total", "params_trainable", "train_seconds"):
-        assert r[key] == summary[key]
-    assert r["checkpoint_bytes"] == (run_dir / "best.pt").stat().st_size
-    assert set(r["latency_ms"]) == {"batch1", "batch32"} and all(v > 0 for v in r["latency_ms"].values())
-    assert json.loads((run_dir / "eval_test" / "metrics.json").read_text()) == r
+        assert getattr(r, key) == summary[key]
+    assert r.checkpoint_bytes == (run_dir / "best.pt").stat().st_size
+    assert set(r.latency_ms) == {"batch1", "batch32"} and all(v > 0 for v in r.latency_ms.values())
+    assert json.loads((run_dir / "eval_test" / "metrics.json").read_text()) == r.to_dict()
     assert cached_evaluation(run_dir) == r
 
 
 @pytest.mark.slow
 def test_open_set_sweep_on_test_split(runs) -> None:
     r = evaluate_run(runs["dirs"][1], latency=False)
-    op = r["open_set"]
-    rows = op["sweep"]
+    op = r.open_set
+    rows = op.sweep
     ckpt = load_checkpoint(runs["dirs"][1] / "best.pt")
-    assert op["score"] == ckpt["open_set_score"] and len(rows) == 101
+    assert op.score == ckpt["open_set_score"] and len(rows) == 101
     assert rows[0]["threshold"] == 0.0 and rows[-1]["threshold"] == 1.0
     far = [row["false_accept_rate"] for row in rows]
     known = [row["known_accuracy"] for row in rows]
     assert all(a >= b for a, b in zip(far, far[1:], strict=False))
     assert all(a >= b for a, b in zip(known, known[1:], strict=False))
 
-    preds = _predictions(r["predictions_csv"])
+    preds = _predictions(r.predictions_csv)
     unknown = [p for p in preds if p["true"] == UNKNOWN]
     assert unknown, "the test split needs Unknown faces"
     assert far[0] == pytest.approx(sum(p["pred"] != UNKNOWN for p in unknown) / len(unknown))
@@ -132,13 +132,12 @@ def test_open_set_sweep_on_test_split(runs) -> None:
     assert known[0] == pytest.approx(np.mean([p["pred"] == p["true"] for p in known_rows]))
 
     ckpt = load_checkpoint(runs["dirs"][1] / "best.pt")
-    assert op["threshold_in_model"] == ckpt["threshold"]
-    assert op["at_model_threshold"]["threshold"] == pytest.approx(ckpt["threshold"], abs=0.005)
-    assert op["suggested"] == suggest_threshold(rows, ckpt["config"]["target_far"])
-    assert evaluate_run(runs["dirs"][1], latency=False, target_far=0.5)["open_set"][
-        "suggested"
-    ] == suggest_threshold(rows, 0.5)
-    assert set(op["scores"]) == {"max_softmax", "max_logit", "energy", "centroid_cosine"}
+    assert op.threshold_in_model == ckpt["threshold"]
+    assert op.at_model_threshold["threshold"] == pytest.approx(ckpt["threshold"], abs=0.005)
+    assert op.suggested == suggest_threshold(rows, ckpt["config"]["target_far"])
+    again = evaluate_run(runs["dirs"][1], latency=False, target_far=0.5)
+    assert again.open_set.suggested == suggest_threshold(rows, 0.5)
+    assert set(op.scores) == {"max_softmax", "max_logit", "energy", "centroid_cosine"}
 
 
 def test_suggest_threshold_on_hand_built_probs() -> None:
@@ -205,12 +204,13 @@ def test_a_copied_workspace_keeps_its_evaluations(
     shutil.copytree(runs["home"], moved)  # copy2: file times kept, as cp -a or rsync -a
     monkeypatch.setenv("FACECORE_HOME", str(moved))
     got = cached_evaluation(name, need_latency=False)
-    assert got is not None and got["accuracy"] == r["accuracy"]
-    assert got["checkpoint"] == str((moved / "models" / name / "best.pt").resolve())
-    assert got["dataset_path"] == str((moved / "datasets" / "faces").resolve())
+    assert got is not None and got.accuracy == r.accuracy
+    assert got.checkpoint == str((moved / "models" / name / "best.pt").resolve())
+    assert got.dataset_path == str((moved / "datasets" / "faces").resolve())
     for key in ("predictions_csv", "metrics_json", "run_dir"):
-        assert Path(got[key]).exists() and Path(got[key]).is_relative_to(moved.resolve()), key
-    assert _predictions(got["predictions_csv"]) == _predictions(r["predictions_csv"])
+        path = Path(getattr(got, key))
+        assert path.exists() and path.is_relative_to(moved.resolve()), key
+    assert _predictions(got.predictions_csv) == _predictions(r.predictions_csv)
     # a different checkpoint file under the same name is not the evaluated one
     best = moved / "models" / name / "best.pt"
     stamp = best.stat()
@@ -225,15 +225,15 @@ def test_save_threshold_writes_both_checkpoints(runs, tmp_path: Path) -> None:
     shutil.copytree(runs["dirs"][0], copy)
     shutil.rmtree(copy / "eval_test", ignore_errors=True)
     r = evaluate_run(copy, target_far=0.0, save_threshold=True, latency=False)
-    want = r["open_set"]["suggested"]["threshold"]
-    assert want == suggest_threshold(r["open_set"]["sweep"], 0.0)["threshold"]
-    assert r["threshold_saved"]["threshold"] == want
+    want = r.open_set.suggested["threshold"]
+    assert want == suggest_threshold(r.open_set.sweep, 0.0)["threshold"]
+    assert r.threshold_saved["threshold"] == want
     for name in ("best.pt", "last.pt"):
         ckpt = load_checkpoint(copy / name)
         assert ckpt["threshold"] == want
         assert ckpt["threshold_info"]["split"] == "test" and ckpt["threshold_info"]["source"] == "evaluate"
     assert cached_evaluation(copy) is None  # the checkpoint changed after metrics.json was written
-    assert evaluate_run(copy, latency=False)["open_set"]["threshold_in_model"] == want
+    assert evaluate_run(copy, latency=False).open_set.threshold_in_model == want
     # the original run keeps its validation-calibrated threshold
     assert load_checkpoint(runs["dirs"][0] / "best.pt")["threshold_info"].get("source") is None
 

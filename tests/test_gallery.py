@@ -131,14 +131,14 @@ def test_dataset_enrollment_leaves_unknown_out_and_evaluates_like_a_run(small_da
     out = calibrate_gallery("g", dataset=small_dataset, split="train")
     assert out["n_strangers"] == 6 and out["n_known"] == 18
     r = evaluate_gallery("g", small_dataset, latency=False)
-    assert r["n_images"] == 4 and r["classes"][-1] == "Unknown"
-    assert 0.0 <= r["accuracy"] <= 1.0 and r["rank1_known"] == 1.0
-    assert np.array(r["confusion_matrix"]).sum() == 4
+    assert r.n_images == 4 and r.classes[-1] == "Unknown"
+    assert 0.0 <= r.accuracy <= 1.0 and r.rank1_known == 1.0
+    assert np.array(r.confusion_matrix).sum() == 4
     from facecore.evaluate.compare import summary_row
 
     row = summary_row("gallery:g", r)  # the Compare page's table row, as for a run
-    assert row["accuracy"] == r["accuracy"] and row["threshold"] == pytest.approx(load_gallery("g").threshold)
-    assert cached_gallery_evaluation("g", small_dataset)["accuracy"] == r["accuracy"]
+    assert row["accuracy"] == r.accuracy and row["threshold"] == pytest.approx(load_gallery("g").threshold)
+    assert cached_gallery_evaluation("g", small_dataset).accuracy == r.accuracy
     enroll_photos("g", "Colin_Powell", photos("Colin_Powell", 20, 21), largest=True)
     assert cached_gallery_evaluation("g", small_dataset) is None  # the gallery changed
 

@@ -109,8 +109,8 @@ def test_a_run_that_decides_by_centroid_cosine_everywhere_it_recognises(trained_
         assert live.precision["custom_cnn"] == "float32" and "centroids" in live.int8_problems["custom_cnn"]
         result, _ = live.recognize_image(np.ascontiguousarray(crops[0]))
     r = evaluate_run(run, latency=False)
-    assert r["open_set"]["score"] == "centroid_cosine"
-    accepted = [row["accepted_at_threshold"] for row in _csv(r["predictions_csv"])]
+    assert r.open_set.score == "centroid_cosine"
+    accepted = [row["accepted_at_threshold"] for row in _csv(r.predictions_csv)]
     assert accepted == [
         str(int(c >= 0.3 and p.raw_label != "Unknown")) for c, p in zip(cos, preds, strict=True)
     ]

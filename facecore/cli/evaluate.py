@@ -22,35 +22,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
     )
     if args.json:
-        print_json(r)
+        print_json(r.to_dict())
         return 0
-    print(f"{r['run']} ({r['model']}, epoch {r['epoch']}) on {r['dataset']}/{r['split']}: ", end="")
-    print(f"{r['n_images']} images")
-    print(f"accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}  weighted F1 {r['weighted_f1']:.4f}")
+    print(f"{r.run} ({r.model}, epoch {r.epoch}) on {r.dataset}/{r.split}: ", end="")
+    print(f"{r.n_images} images")
+    print(f"accuracy {r.accuracy:.4f}  macro F1 {r.macro_f1:.4f}  weighted F1 {r.weighted_f1:.4f}")
     print(f"{'class':<28}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
-    for cls, m in r["per_class"].items():
+    for cls, m in r.per_class.items():
         print(f"{cls[:27]:<28}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9}")
-    op = r["open_set"]
-    at, sug = op["at_model_threshold"], op["suggested"]
+    op = r.open_set
+    at, sug = op.at_model_threshold, op.suggested
     far = "n/a" if at["false_accept_rate"] is None else f"{at['false_accept_rate']:.3f}"
     known = "n/a" if at["known_accuracy"] is None else f"{at['known_accuracy']:.3f}"
-    print(f"model threshold {op['threshold_in_model']:.2f}: false-accept rate {far}, known accuracy {known}")
+    print(f"model threshold {op.threshold_in_model:.2f}: false-accept rate {far}, known accuracy {known}")
     print(
-        f"threshold for FAR <= {op['target_far']:g} on {r['split']}: {sug['threshold']:.2f}"
+        f"threshold for FAR <= {op.target_far:g} on {r.split}: {sug['threshold']:.2f}"
         + (f" ({sug['reason']})" if sug.get("reason") else "")
     )
-    if r["threshold_saved"]:
-        saved = r["threshold_saved"]
+    if r.threshold_saved:
+        saved = r.threshold_saved
         print(f"saved threshold {saved['threshold']:.2f} into {', '.join(saved['files'])}")
-    if r["latency_ms"]:
-        lat = r["latency_ms"]
+    if r.latency_ms:
+        lat = r.latency_ms
         print(
-            f"latency on {r['device']}: {lat['batch1']:.2f} ms/image (batch 1), "
+            f"latency on {r.device}: {lat['batch1']:.2f} ms/image (batch 1), "
             f"{lat['batch32']:.2f} ms/image (batch 32)"
         )
-    for w in r["warnings"]:
+    for w in r.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(f"predictions: {r['predictions_csv']}\nmetrics: {r['metrics_json']}")
+    print(f"predictions: {r.predictions_csv}\nmetrics: {r.metrics_json}")
     return 0
 
 

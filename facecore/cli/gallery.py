@@ -8,12 +8,8 @@ and prints (``--json`` for machine-readable output). Errors are raised as
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
-
-def _json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+from facecore.cli.common import print_json
 
 
 def cmd_embedders(args: argparse.Namespace) -> int:
@@ -21,7 +17,7 @@ def cmd_embedders(args: argparse.Namespace) -> int:
 
     infos = list_embedders()
     if args.json:
-        _json([i.to_dict() for i in infos])
+        print_json([i.to_dict() for i in infos])
         return 0
     for i in infos:
         state = "ready" if i.available else f"unavailable: {i.problem}"
@@ -63,7 +59,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             args.name, args.person, photos, detector=args.detector, largest=args.largest, **common
         )
     if args.json:
-        _json(report.to_dict())
+        print_json(report.to_dict())
     else:
         print(report)
     return 0
@@ -80,7 +76,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         except FacecoreError as exc:
             rows.append({"name": name, "error": str(exc)})
     if args.json:
-        _json(rows)
+        print_json(rows)
         return 0
     if not rows:
         print("No galleries yet: python -m facecore gallery enroll NAME --dataset DATASET")
@@ -102,7 +98,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     g = load_gallery(args.name)
     summary = g.summary() | {"threshold_info": g.threshold_info}
     if args.json:
-        _json(summary)
+        print_json(summary)
         return 0
     print(f"{g.name}: {g.embedder_name}, match {g.match}, threshold {g.threshold:.3f}")
     info = g.threshold_info
@@ -167,7 +163,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         target_far=args.target_far,
     )
     if args.json:
-        _json(out)
+        print_json(out)
         return 0
     if out.get("calibrated"):
         far, kept = out.get("far"), out.get("known_accepted")
@@ -189,23 +185,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     r = evaluate_gallery(args.name, args.dataset, split=args.split, latency=not args.no_latency)
     if args.json:
-        _json(r)
+        print_json(r.to_dict())
         return 0
-    at = r["open_set"]["at_model_threshold"]
-    lat = r.get("latency_ms") or {}
+    at = r.open_set.at_model_threshold
+    lat = r.latency_ms or {}
     print(
-        f"{r['run']} on {r['dataset']} ({r['split']}, {r['n_images']} faces): accuracy {r['accuracy']:.3f}, "
-        f"macro F1 {r['macro_f1']:.3f}, rank-1 on known faces {r['rank1_known']:.3f}"
+        f"{r.run} on {r.dataset} ({r.split}, {r.n_images} faces): accuracy {r.accuracy:.3f}, "
+        f"macro F1 {r.macro_f1:.3f}, rank-1 on known faces {r.rank1_known:.3f}"
     )
     far = at.get("false_accept_rate")
     print(
-        f"  at threshold {r['open_set']['threshold_in_model']:.3f}: FAR "
+        f"  at threshold {r.open_set.threshold_in_model:.3f}: FAR "
         + (f"{far:.3f}" if far is not None else "n/a (no Unknown faces)")
         + f", known faces accepted {at.get('known_accepted') or 0:.3f}"
     )
     if lat:
         print(f"  {lat.get('batch1')} ms/face at batch 1, {lat.get('batch32')} at batch 32")
-    for w in r["warnings"]:
+    for w in r.warnings:
         print(f"  warning: {w}")
     return 0
 

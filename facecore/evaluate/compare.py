@@ -9,7 +9,6 @@ and ``comparison.json`` into ``out``.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -24,6 +23,9 @@ from facecore import workspace
 from facecore.errors import CompareError
 from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
 from facecore.evaluate.figures import bars_figure, confusion_figure, curves_figure, openset_figure
+from facecore.evaluate.openset import operating_point
+from facecore.evaluate.predictions import predictions_by_file
+from facecore.evaluate.result import Evaluation
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint
@@ -73,13 +75,13 @@ def compare_runs(
         cached = cached_evaluation(r, split, need_latency=latency)
         reused.append(cached is not None)
         evaluations.append(cached or evaluate_run(r, split=split, device=device, latency=latency))
-    dataset = evaluations[0]["dataset"]
+    dataset = evaluations[0].dataset
     for name in galleries:
         cached = cached_gallery_evaluation(name, dataset, split)
         reused.append(cached is not None)
         evaluations.append(cached or evaluate_gallery(name, dataset, split=split, latency=latency))
         labels.append(f"gallery:{name}")
-    predictions = [_read_predictions(Path(e["predictions_csv"])) for e in evaluations]
+    predictions = [predictions_by_file(e.predictions_csv) for e in evaluations]
     file_sets = {frozenset(p) for p in predictions}
     if len(file_sets) > 1:
         raise CompareError(
@@ -88,41 +90,118 @@ def compare_runs(
         )
 
     first = evaluations[0]
-    classes = first["classes"]
+    classes = first.classes
     pairs = list(zip(labels, evaluations, strict=True))
     rows = [summary_row(label, e) for label, e in pairs]
-    per_class = {c: {label: e["per_class"][c]["f1"] for label, e in pairs} for c in classes}
+    per_class = {c: {label: e.per_class[c]["f1"] for label, e in pairs} for c in classes}
     disagree, all_wrong = _disagreements(labels, predictions)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"report_md": out / "report.md", "report_html": out / "report.html",
              "comparison_json": out / "comparison.json"}
     result: dict[str, Any] = {
-        "dataset": first["dataset"],
+        "dataset": first.dataset,
         "split": split,
-        "n_images": first["n_images"],
+        "n_images": first.n_images,
         "classes": classes,
         "runs": rows,
         "per_class_f1": per_class,
-        "confusion_matrices": {label: e["confusion_matrix"] for label, e in pairs},
+        "confusion_matrices": {label: e.confusion_matrix for label, e in pairs},
         "disagreements": disagree,
         "all_wrong": all_wrong,
-        "evaluations": {label: e["metrics_json"] for label, e in pairs},
+        "evaluations": {label: e.metrics_json for label, e in pairs},
         "reused_evaluation": dict(zip(labels, reused, strict=True)),
         "files": {k: str(v.resolve()) for k, v in files.items()},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     workspace.atomic_write_text(files["report_md"], markdown_report(result))
-    curves = {label: read_metrics(Path(e["run_dir"])) for label, e in pairs if e.get("run_dir")}
-    sweeps = {label: e["open_set"]["sweep"] for label, e in pairs}
+    curves = {label: read_metrics(Path(e.run_dir)) for label, e in pairs if e.run_dir}
+    sweeps = {label: e.open_set.sweep for label, e in pairs}
     workspace.atomic_write_text(
         files["report_html"],
         html_report(
-            result, curves, sweeps, Path(first["dataset_path"]), {lb: e["classes"] for lb, e in pairs}
+            result, curves, sweeps, Path(first.dataset_path), {lb: e.classes for lb, e in pairs}
         ),
     )
     workspace.atomic_write_text(files["comparison_json"], json.dumps(result, indent=2))
     return result
+
+
+#: Rows of the metrics table: (row name, summary_row key, format, which value is best).
+TABLE_ROWS = (
+    ("accuracy", "accuracy", "{:.3f}", max),
+    ("macro F1", "macro_f1", "{:.3f}", max),
+    ("weighted F1", "weighted_f1", "{:.3f}", max),
+    ("false-accept rate at threshold", "far_at_threshold", "{:.3f}", min),
+    ("threshold", "threshold", "{:.2f}", None),
+    ("trainable parameters", "params_trainable", "{:,}", None),
+    ("total parameters", "params_total", "{:,}", None),
+    ("checkpoint size (MB)", "checkpoint_mb", "{:.1f}", min),
+    ("training time (minutes)", "train_minutes", "{:.2f}", min),
+    ("ms per image (batch 1)", "ms_per_image_b1", "{:.2f}", min),
+    ("ms per image (batch 32)", "ms_per_image_b32", "{:.2f}", min),
+)
+
+
+def metrics_table(evals: dict[str, Evaluation], short: dict[str, str]) -> tuple[Any, Any]:
+    """``(text, best)``: one column per run (``short`` names), one row per metric, per-class F1
+    after the F1 rows; ``best`` marks the best value of each row that has one (True cells), where
+    the runs differ."""
+    import pandas as pd
+
+    rows = {label: summary_row(label, e) for label, e in evals.items()}
+    classes = next(iter(evals.values())).classes
+    spec = []
+    if any(short[label] != label for label in evals):
+        spec.append(("run", "label", "{}", None))
+    if any(short[label] != e.model for label, e in evals.items()):
+        spec.append(("model", "model", "{}", None))
+    spec += [*TABLE_ROWS[:3], *((f"F1 {c}", f"f1:{c}", "{:.3f}", max) for c in classes), *TABLE_ROWS[3:]]
+    for label, e in evals.items():
+        rows[label].update({f"f1:{c}": e.per_class[c]["f1"] for c in classes})
+    text = pd.DataFrame(index=[name for name, *_ in spec], columns=[short[label] for label in evals])
+    best = pd.DataFrame(False, index=text.index, columns=text.columns)
+    for name, key, fmt, pick in spec:
+        values = [rows[label][key] for label in evals]
+        text.loc[name] = ["n/a" if v is None else fmt.format(v) for v in values]
+        known = [v for v in values if v is not None]
+        if pick is not None and len(set(known)) > 1:
+            best.loc[name] = [v == pick(known) for v in values]
+    return text, best
+
+
+def operating_points(evals: dict[str, Evaluation], threshold: float) -> list[dict[str, Any]]:
+    """Each evaluation's open-set figures at ``threshold`` beside its own threshold."""
+    out = []
+    for label, e in evals.items():
+        at = operating_point(e.open_set.sweep, threshold)
+        out.append(
+            {
+                "run": label,
+                "own threshold": float(e.open_set.threshold_in_model),
+                "known accuracy": at["known_accuracy"],
+                "known faces accepted": at["known_accepted"],
+                "false accepts": at["false_accept_rate"],
+                "Unknown rejected": at["unknown_rejected"],
+            }
+        )
+    return out
+
+
+def short_names(evals: dict[str, Evaluation]) -> dict[str, str]:
+    """A short name per run: its model when the models differ, else the run name."""
+    models = [e.model for e in evals.values()]
+    unique = len(set(models)) == len(models)
+    return {label: (e.model if unique else label) for label, e in evals.items()}
+
+
+def cli_names(labels: Sequence[str], run_flag: str = "") -> str:
+    """Runs and galleries (``gallery:NAME`` labels) as command-line arguments."""
+    gallery = "gallery:"
+    return " ".join(
+        f"--gallery {label.removeprefix(gallery)}" if label.startswith(gallery) else f"{run_flag}{label}"
+        for label in labels
+    )
 
 
 # --- gathering ---------------------------------------------------------------------------------------
@@ -155,37 +234,29 @@ def _check_same_data(labels: Sequence[str], checkpoints: Sequence[Path]) -> None
             )
 
 
-def _read_predictions(path: Path) -> dict[str, dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return {
-            r["file"]: {"true": r["true"], "pred": r["pred"], "confidence": float(r["confidence"])}
-            for r in csv.DictReader(fh)
-        }
-
-
-def summary_row(label: str, e: dict[str, Any]) -> dict[str, Any]:
+def summary_row(label: str, e: Evaluation) -> dict[str, Any]:
     """One run's numbers for the comparison table and bar charts, from its evaluation ``e``."""
-    at = e["open_set"]["at_model_threshold"]
-    lat = e.get("latency_ms") or {}
-    secs = e.get("train_seconds")
+    at = e.open_set.at_model_threshold
+    lat = e.latency_ms or {}
+    secs = e.train_seconds
     return {
         "label": label,
-        "run": e["run"],
-        "model": e["model"],
-        "epoch": e.get("epoch"),
-        "accuracy": e["accuracy"],
-        "macro_f1": e["macro_f1"],
-        "weighted_f1": e["weighted_f1"],
-        "threshold": e["open_set"]["threshold_in_model"],
+        "run": e.run,
+        "model": e.model,
+        "epoch": e.epoch,
+        "accuracy": e.accuracy,
+        "macro_f1": e.macro_f1,
+        "weighted_f1": e.weighted_f1,
+        "threshold": e.open_set.threshold_in_model,
         "far_at_threshold": at.get("false_accept_rate"),
         "known_accuracy_at_threshold": at.get("known_accuracy"),
-        "params_trainable": e["params_trainable"],
-        "params_total": e["params_total"],
-        "checkpoint_mb": round(e["checkpoint_bytes"] / 1e6, 2),
+        "params_trainable": e.params_trainable,
+        "params_total": e.params_total,
+        "checkpoint_mb": round(e.checkpoint_bytes / 1e6, 2),
         "train_minutes": round(secs / 60, 2) if secs is not None else None,
         "ms_per_image_b1": lat.get("batch1"),
         "ms_per_image_b32": lat.get("batch32"),
-        "latency_device": e.get("device"),
+        "latency_device": e.device,
     }
 
 

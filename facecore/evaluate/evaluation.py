@@ -11,8 +11,6 @@ they no longer measure faces the threshold was not tuned on. Do it only knowingl
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 import time
@@ -39,7 +37,15 @@ from facecore.data.loaders import FaceCrops, make_loader
 from facecore.data.transforms import eval_transform_from_dict
 from facecore.device import for_inference, inference_input, tune_allocator
 from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError
-from facecore.evaluate.openset import class_centroids, suggest_threshold, sweep_scores, unknown_scores
+from facecore.evaluate.openset import (
+    class_centroids,
+    operating_point,
+    suggest_threshold,
+    sweep_scores,
+    unknown_scores,
+)
+from facecore.evaluate.predictions import PredictionRow, write_predictions
+from facecore.evaluate.result import Evaluation
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.models.registry import classifier_head, count_parameters
@@ -196,10 +202,6 @@ def measure_latency(
 # --- open set ------------------------------------------------------------------------------------------
 
 
-def _nearest_row(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    return min(rows, key=lambda r: abs(float(r["threshold"]) - threshold))
-
-
 def open_set_scores(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -247,8 +249,8 @@ def evaluate_run(
     out_dir: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 64,
-) -> dict[str, Any]:
-    """Evaluate ``run`` (folder, name under models/, or .pt file) on ``split``; return a JSON-able dict.
+) -> Evaluation:
+    """Evaluate ``run`` (folder, name under models/, or .pt file) on ``split``; return an :class:`Evaluation`.
 
     Writes ``predictions.csv`` and ``metrics.json`` to ``out_dir`` (default ``<run>/eval_<split>``).
     ``target_far`` (default: the run's training config) picks the suggested threshold;
@@ -372,7 +374,7 @@ def evaluate_run(
             "suggested": suggested,
             "threshold_in_model": threshold,
             "threshold_info": ckpt.get("threshold_info"),
-            "at_model_threshold": _nearest_row(rows, threshold),
+            "at_model_threshold": operating_point(rows, threshold),
             "scores": open_set_scores(logits, labels, unknown, embeddings, centroids),
         },
         "threshold_saved": None,
@@ -396,7 +398,7 @@ def evaluate_run(
         info.update(split=split, source="evaluate")
         for path in _threshold_targets(checkpoint):
             write_threshold(path, float(suggested["threshold"]), info)
-    return json.loads(text)
+    return Evaluation.from_dict(json.loads(text))
 
 
 def run_centroids(ckpt: dict[str, Any], checkpoint: Path) -> np.ndarray | None:
@@ -442,20 +444,18 @@ def _write_predictions(
     accepted: np.ndarray,
 ) -> None:
     top = np.argsort(-probs, axis=1, kind="stable")[:, :3]
-    cols = ["file", "true", "pred", "confidence"]
-    for k in (1, 2, 3):
-        cols += [f"top{k}_label", f"top{k}_prob"]
-    cols += ["correct", "accepted_at_threshold"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(cols)
-    for i, f in enumerate(files):
-        row: list[Any] = [f, classes[labels[i]], classes[top[i, 0]], f"{probs[i, top[i, 0]]:.6f}"]
-        for k in range(3):
-            row += [classes[top[i, k]], f"{probs[i, top[i, k]]:.6f}"] if k < top.shape[1] else ["", ""]
-        row += [int(top[i, 0] == labels[i]), int(accepted[i])]
-        writer.writerow(row)
-    workspace.atomic_write_text(path, buf.getvalue())
+    write_predictions(
+        path,
+        (
+            PredictionRow(
+                file=f, true=classes[labels[i]], pred=classes[top[i, 0]],
+                confidence=float(probs[i, top[i, 0]]),
+                top=[(classes[k], float(probs[i, k])) for k in top[i]],
+                correct=bool(top[i, 0] == labels[i]), accepted=bool(accepted[i]),
+            )
+            for i, f in enumerate(files)
+        ),
+    )  # fmt: skip
 
 
 def _threshold_targets(checkpoint: Path) -> list[Path]:
@@ -475,7 +475,7 @@ def write_threshold(path: Path, threshold: float, info: dict[str, Any]) -> None:
 
 def cached_evaluation(
     run: str | Path, split: str = "test", *, need_latency: bool = True
-) -> dict[str, Any] | None:
+) -> Evaluation | None:
     """The saved ``metrics.json`` of ``run`` on ``split`` if still valid, else None.
 
     Valid: newer than the checkpoint and than the dataset's manifest, for the same checkpoint
@@ -513,13 +513,19 @@ def cached_evaluation(
     )
     if not fresh:
         return None
-    return result | {
-        "run_dir": str(run_dir.resolve()),
-        "checkpoint": str(checkpoint.resolve()),
-        "dataset_path": str(dataset.resolve()),
-        "predictions_csv": str(predictions.resolve()),
-        "metrics_json": str(path.resolve()),
-    }
+    try:
+        return Evaluation.from_dict(
+            result
+            | {
+                "run_dir": str(run_dir.resolve()),
+                "checkpoint": str(checkpoint.resolve()),
+                "dataset_path": str(dataset.resolve()),
+                "predictions_csv": str(predictions.resolve()),
+                "metrics_json": str(path.resolve()),
+            }
+        )
+    except ValueError:  # written by another version of facecore: evaluate again
+        return None
 
 
 __all__ = [

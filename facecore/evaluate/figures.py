@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from facecore.evaluate.openset import operating_point
+
 PALETTE: list[str] = list(qualitative.Plotly)
 METRIC_LABELS = {
     "accuracy": "accuracy", "macro_f1": "macro F1", "weighted_f1": "weighted F1",
@@ -125,7 +127,7 @@ def openset_figure(
             )
         )
         if markers and name in markers:
-            at = min(pts, key=lambda r: abs(float(r["threshold"]) - markers[name]))
+            at = operating_point(pts, markers[name])
             fig.add_trace(
                 go.Scatter(
                     x=[at["false_accept_rate"]], y=[at["known_accuracy"]], mode="markers", legendgroup=name,
@@ -258,7 +260,7 @@ def openset_threshold_figure(
                if r.get("false_accept_rate") is not None and r.get("known_accuracy") is not None]
         if not pts:
             continue
-        at = min(pts, key=lambda r: abs(float(r["threshold"]) - threshold))
+        at = operating_point(pts, threshold)
         fig.add_trace(
             go.Scatter(
                 x=[at["false_accept_rate"]], y=[at["known_accuracy"]], mode="markers", legendgroup=name,

@@ -13,6 +13,8 @@ record, on a labelled split:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 DEFAULT_THRESHOLD = 0.5
@@ -100,6 +102,11 @@ def sweep_scores(
             row["false_accept_rate"], row["unknown_rejected"] = far, 1.0 - far
         rows.append(row)
     return rows
+
+
+def operating_point(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """The sweep row whose threshold is nearest ``threshold``: the figures at that operating point."""
+    return min(rows, key=lambda r: abs(float(r["threshold"]) - threshold))
 
 
 #: A target false-accept rate is given up when meeting it keeps fewer than this share of the

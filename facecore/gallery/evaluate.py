@@ -12,8 +12,6 @@ Results go to ``galleries/<name>/eval/<dataset>-<split>/`` (``metrics.json``, ``
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 import time
@@ -31,7 +29,9 @@ from sklearn.metrics import (
 from facecore import workspace
 from facecore.data.dataset import UNKNOWN, load_dataset
 from facecore.errors import FacecoreError
-from facecore.evaluate.openset import suggest_threshold
+from facecore.evaluate.openset import operating_point, suggest_threshold
+from facecore.evaluate.predictions import PredictionRow, write_predictions
+from facecore.evaluate.result import Evaluation
 from facecore.gallery.calibrate import dataset_faces, score_crops, sweep_table
 from facecore.gallery.match import GalleryModel, load_gallery_model
 from facecore.gallery.store import EMBEDDINGS_FILE, META_FILE
@@ -61,8 +61,8 @@ def measure_latency(model: GalleryModel, crops: list[np.ndarray], runs: int = 5)
 
 def evaluate_gallery(
     name: str, dataset: str, *, split: str = "test", latency: bool = True, save: bool = True
-) -> dict[str, Any]:
-    """Evaluate gallery ``name`` on ``split`` of ``dataset``; return (and save) a JSON-able dict."""
+) -> Evaluation:
+    """Evaluate gallery ``name`` on ``split`` of ``dataset``; return (and save) an :class:`Evaluation`."""
     if save:
         require_writable("Evaluating a gallery (it saves its results)")
     model = load_gallery_model(name)
@@ -79,7 +79,7 @@ def evaluate_gallery(
     p, r, f1, support = precision_recall_fscore_support(truth, pred, labels=classes, zero_division=0)
     known = np.array([x != UNKNOWN for x in truth])
     rows = sweep_table(model, scores, truth)
-    at = min(rows, key=lambda row: abs(float(row["threshold"]) - t))
+    at = operating_point(rows, t)
     g = model.gallery
     info = g.threshold_info
     auroc = None
@@ -155,39 +155,25 @@ def evaluate_gallery(
             result["metrics_json"] = str((out / "metrics.json").resolve())
             _write_predictions(out / "predictions.csv", files, truth, pred, raw, conf, scores, model.classes)
             workspace.atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-    return result
+    return Evaluation.from_dict(result)
 
 
 def _write_predictions(path, files, truth, pred, raw, conf, scores, people) -> None:
     top = np.argsort(-scores, axis=1, kind="stable")[:, :3]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(
-        [
-            "file",
-            "true",
-            "pred",
-            "confidence",
-            "top1_label",
-            "top1_prob",
-            "top2_label",
-            "top2_prob",
-            "top3_label",
-            "top3_prob",
-            "correct",
-            "accepted_at_threshold",
-        ]
-    )
-    for i, f in enumerate(files):
-        row = [f, truth[i], pred[i], f"{conf[i]:.6f}"]
-        for k in range(3):
-            row += [people[top[i, k]], f"{scores[i, top[i, k]]:.6f}"] if k < top.shape[1] else ["", ""]
-        row += [int(pred[i] == truth[i]), int(pred[i] != UNKNOWN)]
-        w.writerow(row)
-    workspace.atomic_write_text(path, buf.getvalue())
+    write_predictions(
+        path,
+        (
+            PredictionRow(
+                file=f, true=truth[i], pred=pred[i], confidence=float(conf[i]),
+                top=[(people[k], float(scores[i, k])) for k in top[i]],
+                correct=pred[i] == truth[i], accepted=pred[i] != UNKNOWN,
+            )
+            for i, f in enumerate(files)
+        ),
+    )  # fmt: skip
 
 
-def cached_gallery_evaluation(name: str, dataset: str, split: str = "test") -> dict[str, Any] | None:
+def cached_gallery_evaluation(name: str, dataset: str, split: str = "test") -> Evaluation | None:
     """The saved evaluation of gallery ``name`` on ``dataset``/``split`` if newer than the gallery
     and the dataset, else None."""
     try:
@@ -202,7 +188,7 @@ def cached_gallery_evaluation(name: str, dataset: str, split: str = "test") -> d
             mtime >= (model.gallery.path / f).stat().st_mtime_ns for f in (META_FILE, EMBEDDINGS_FILE)
         )
         newer = newer and mtime >= (ds.path / "manifest.csv").stat().st_mtime_ns
-        return json.loads(path.read_text("utf-8")) if newer else None
+        return Evaluation.from_dict(json.loads(path.read_text("utf-8"))) if newer else None
     except (OSError, ValueError):
         return None
 

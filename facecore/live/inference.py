@@ -408,6 +408,11 @@ def clear_cache() -> None:
 # Nearest training images
 
 
+def images_on_disk(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The nearest images (``{"file", ...}`` dicts) whose files are still there."""
+    return [im for im in images if Path(im["file"]).is_file()]
+
+
 class NearestImages:
     """Cosine-similarity search over the embeddings of a run's training images.
 
