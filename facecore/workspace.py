@@ -75,11 +75,9 @@ def dataset_path(name: str) -> Path:
 
 @contextlib.contextmanager
 def dataset_lock(name: str, timeout: float = 600.0) -> Iterator[None]:
-    """Serialise writers of one dataset across processes (imports, appends, edits)."""
-    root = datasets_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / f".{safe_name(name, what='dataset name')}.lock"), timeout=timeout)
-    with lock:
+    """Serialise writers of one dataset across processes (imports, appends, edits): the lock
+    :func:`staged_folder` takes for ``datasets/<name>``."""
+    with folder_lock(datasets_dir(), name, what="dataset name", timeout=timeout):
         yield
 
 
@@ -105,19 +103,28 @@ def staged_folder(final: Path, *, keep: Iterable[str] = (), lock_what: str = "na
         recover(final)
         staged = staging_dir(final)
         try:
-            if final.is_dir():
-                for item in final.iterdir():
-                    if "*" not in keep and item.name not in keep:
-                        continue
-                    if item.is_dir():
-                        shutil.copytree(item, staged / item.name, copy_function=link_or_copy)
-                    else:
-                        link_or_copy(item, staged / item.name)
+            if final.is_dir() and keep:
+                link_tree(final, staged, only=None if "*" in keep else keep)
             yield staged
             swap_in(staged, final)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
+
+
+def link_tree(
+    src: Path, dst: Path, *, only: Iterable[str] | None = None, exclude: Iterable[str] = ()
+) -> None:
+    """Hard-link (or copy) the entries of folder ``src`` into ``dst``: those named in ``only`` (all
+    when None), less those in ``exclude``; subfolders whole."""
+    only, exclude = (None if only is None else set(only)), set(exclude)
+    for item in src.iterdir():
+        if (only is not None and item.name not in only) or item.name in exclude:
+            continue
+        if item.is_dir():
+            shutil.copytree(item, dst / item.name, copy_function=link_or_copy)
+        else:
+            link_or_copy(item, dst / item.name)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -45,29 +44,20 @@ def augment_dataset(
     final = workspace.dataset_path(out)
     if final.resolve() == src.path.resolve():
         raise DatasetError("The augmented dataset needs a new name (--out), not the source's.")
-    with workspace.dataset_lock(final.name):
-        workspace.recover(final)
+    with workspace.staged_folder(final, lock_what="dataset name") as staged:
         if final.exists() and not replace:
             raise DatasetExistsError(f"A dataset named {final.name!r} already exists; pass --replace.")
-        staged = workspace.staging_dir(final)
-        try:
-            rows, report = _write(src.path, src.stored, staged, copies, aug, seed, progress)
-            write_manifest(staged / "manifest.csv", rows)
-            meta = dict(src.meta)
-            meta.update(
-                name=final.name,
-                augmented_from=src.name,
-                augment={"copies": copies, "seed": seed, **aug.to_dict()},
-                images=len(rows),
-                updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
-            workspace.atomic_write_text(
-                staged / "dataset.json", json.dumps(meta, indent=2, ensure_ascii=False)
-            )
-            workspace.swap_in(staged, final)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+        rows, report = _write(src.path, src.stored, staged, copies, aug, seed, progress)
+        write_manifest(staged / "manifest.csv", rows)
+        meta = dict(src.meta)
+        meta.update(
+            name=final.name,
+            augmented_from=src.name,
+            augment={"copies": copies, "seed": seed, **aug.to_dict()},
+            images=len(rows),
+            updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        workspace.atomic_write_text(staged / "dataset.json", json.dumps(meta, indent=2, ensure_ascii=False))
     return {"dataset": final.name, **report}
 
 

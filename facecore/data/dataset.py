@@ -321,49 +321,35 @@ def import_dataset(
     final = workspace.dataset_path(name)
     listing = src if isinstance(src, SourceListing) else open_source(src, limits=limits)
     det = create_detector(detector) if isinstance(detector, str) else detector
-    with workspace.dataset_lock(final.name):
-        workspace.recover(final)
+    with workspace.staged_folder(final, lock_what="dataset name") as staged:
         exists = (final / "dataset.json").is_file()
         if exists and mode == "create":
             raise DatasetExistsError(
                 f"A dataset named {final.name!r} already exists; choose another name, or append "
                 "to it or replace it (--append / --replace)."
             )
-        staged = workspace.staging_dir(final)
-        try:
-            report = _build(
-                listing,
-                staged,
-                final,
-                det,
-                name=final.name,
-                mode=mode if exists else "create",
-                no_face=no_face,
-                margin=margin,
-                seed=seed,
-                ratios=ratios,
-                progress=progress,
-                source_label=source_label or (str(src) if not isinstance(src, SourceListing) else ""),
-            )
-            report.seconds = round(time.perf_counter() - t0, 2)
-            workspace.atomic_write_text(staged / "report.json", json.dumps(report.to_dict(), indent=2))
-            workspace.swap_in(staged, final)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+        report = _build(
+            listing,
+            staged,
+            final,
+            det,
+            name=final.name,
+            mode=mode if exists else "create",
+            no_face=no_face,
+            margin=margin,
+            seed=seed,
+            ratios=ratios,
+            progress=progress,
+            source_label=source_label or (str(src) if not isinstance(src, SourceListing) else ""),
+        )
+        report.seconds = round(time.perf_counter() - t0, 2)
+        workspace.atomic_write_text(staged / "report.json", json.dumps(report.to_dict(), indent=2))
     return report
 
 
 def _copy_existing(final: Path, staged: Path) -> list[ManifestRow]:
     """Hard-link (or copy) the existing dataset into the staging folder; return its rows."""
-    for item in final.iterdir():
-        if item.name in ("dataset.json", "manifest.csv", "report.json"):
-            continue
-        target = staged / item.name
-        if item.is_dir():
-            shutil.copytree(item, target, copy_function=workspace.link_or_copy)
-        else:
-            workspace.link_or_copy(item, target)
+    workspace.link_tree(final, staged, exclude=("dataset.json", "manifest.csv", "report.json"))
     return read_manifest(final / "manifest.csv")
 
 

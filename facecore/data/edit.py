@@ -138,36 +138,23 @@ def _edit(
     """Run ``change`` on a staged copy of dataset ``name`` and swap the result in."""
     require_writable("Editing a dataset")
     final = workspace.dataset_path(name)
-    with workspace.dataset_lock(final.name):
-        workspace.recover(final)
+    with workspace.staged_folder(final, lock_what="dataset name") as staged:
         exists = (final / "dataset.json").is_file()
         if not exists and not create:
             raise DatasetError(f"No dataset named {name!r}.")
-        staged = workspace.staging_dir(final)
-        try:
-            if exists:
-                try:
-                    meta = json.loads((final / "dataset.json").read_text("utf-8"))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{final / 'dataset.json'} is damaged ({exc}).") from exc
-                rows = read_manifest(final / "manifest.csv")
-                for item in final.iterdir():
-                    if item.name in ("dataset.json", "manifest.csv"):
-                        continue
-                    if item.is_dir():
-                        shutil.copytree(item, staged / item.name, copy_function=workspace.link_or_copy)
-                    else:
-                        workspace.link_or_copy(item, staged / item.name)
-            else:
-                meta, rows = _new_meta(final.name), []
-            state = _State(final.name, staged, meta, rows)
-            result = change(state)
-            _finish(state)
-            _prune_empty_dirs(staged)
-            workspace.swap_in(staged, final)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+        if exists:
+            try:
+                meta = json.loads((final / "dataset.json").read_text("utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{final / 'dataset.json'} is damaged ({exc}).") from exc
+            rows = read_manifest(final / "manifest.csv")
+            workspace.link_tree(final, staged, exclude=("dataset.json", "manifest.csv"))
+        else:
+            meta, rows = _new_meta(final.name), []
+        state = _State(final.name, staged, meta, rows)
+        result = change(state)
+        _finish(state)
+        _prune_empty_dirs(staged)
     result.action = action
     return result
 

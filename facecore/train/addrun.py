@@ -180,9 +180,10 @@ def add_run(source: str | Path | bytes, *, name: str | None = None, label: str |
         final = _claim(name or str(config.get("run_name") or "") or f"{ckpt['model']}-added")
         summary["run"] = final.name
         workspace.atomic_write_text(staged / "summary.json", json.dumps(summary, indent=2, default=str))
-        try:
-            for item in ("best.pt", "config.json", "summary.json"):  # summary last: then it is listed
-                os.rename(staged / item, final / item)
+        try:  # the claimed (empty) folder is replaced whole by the checked files: one rename
+            with workspace.staged_folder(final, lock_what="run name") as assembled:
+                for item in ("best.pt", "config.json", "summary.json"):
+                    os.rename(staged / item, assembled / item)
         except OSError as exc:
             shutil.rmtree(final, ignore_errors=True)
             raise RunError(f"{label}: could not be stored in {final} ({exc}); nothing was added.") from exc
