@@ -8,6 +8,8 @@ import sys
 
 import torch
 
+from facecore.errors import FacecoreError
+
 _tuned = False
 
 
@@ -79,3 +81,20 @@ def device_summary() -> str:
         return "Apple MPS (Metal) GPU"
     cap = torch.backends.cpu.get_cpu_capability()
     return f"CPU ({os.cpu_count()} cores, {cap}, {torch.get_num_threads()} torch threads); no GPU found"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise FacecoreError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FacecoreError("device=cuda was asked for, but no CUDA GPU is available here.")
+    return device

@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,7 +31,10 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.transforms.v2 import functional as TF
 
 from facecore.data.transforms import JITTER, AugmentConfig
-from facecore.models.registry import ModelSpec
+
+if TYPE_CHECKING:  # a model spec is read, never built: data knows no models
+    from facecore.models.registry import ModelSpec
+
 
 MEMMAP_BYTES = 4 * 1024**3
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,7 +26,10 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from facecore.errors import CheckpointError, ConfigError
-from facecore.models.registry import ModelSpec
+
+if TYPE_CHECKING:  # a model spec is read, never built: data knows no models
+    from facecore.models.registry import ModelSpec
+
 
 #: ColorJitter strengths used when ``AugmentConfig.color_jitter`` is on.
 JITTER = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.02}

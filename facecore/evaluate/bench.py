@@ -43,7 +43,7 @@ from torch import nn
 
 from facecore import workspace
 from facecore.data.transforms import is_deterministic
-from facecore.device import for_inference, inference_input, tune_allocator
+from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
 from facecore.errors import FacecoreError
 from facecore.models.registry import create_model, get_model_spec, list_models
 from facecore.models.resnet import split_frozen
@@ -51,7 +51,6 @@ from facecore.train.config import TrainConfig
 from facecore.train.loop import (
     Trainer,
     autocast_for,
-    resolve_device,
     set_threads,
     train_one_epoch,
 )

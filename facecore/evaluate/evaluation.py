@@ -35,7 +35,7 @@ from facecore import workspace
 from facecore.data.dataset import UNKNOWN, FaceDataset, load_dataset
 from facecore.data.loaders import FaceCrops, make_loader
 from facecore.data.transforms import eval_transform_from_dict
-from facecore.device import for_inference, inference_input, tune_allocator
+from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
 from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError
 from facecore.evaluate.openset import (
     class_centroids,
@@ -49,7 +49,6 @@ from facecore.evaluate.result import Evaluation
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.models.registry import classifier_head, count_parameters
-from facecore.train.loop import resolve_device
 
 SPLITS = ("train", "val", "test")
 #: The open-set score of a run whose checkpoint names none (trained before the choice existed).

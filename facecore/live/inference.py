@@ -282,9 +282,9 @@ class LoadedModel:
     def _make_int8(self) -> nn.Module:
         if self.device.type != "cpu":
             raise QuantizationError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
-        from facecore.models.quantize import calibration_batches, quantize_int8, training_crops
+        from facecore.models.quantize import CALIBRATION_IMAGES, calibration_batches, quantize_int8
 
-        batches = calibration_batches(training_crops(self.dataset_name), self.preprocess)
+        batches = calibration_batches(training_crops(self.dataset_name, CALIBRATION_IMAGES), self.preprocess)
         with self._lock:  # no other thread is adding its forward hook while the model is copied
             float_copy = copy.deepcopy(self.model)
         return quantize_int8(float_copy, batches, inplace=True)
@@ -362,7 +362,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
     a file whose modification time changed is loaded again.
     """
     from facecore.data.transforms import eval_transform_from_dict
-    from facecore.train.loop import resolve_device
+    from facecore.device import resolve_device
 
     tune_allocator()
     ckpt_path = resolve_checkpoint(path)
@@ -411,6 +411,29 @@ def clear_cache() -> None:
 def images_on_disk(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The nearest images (``{"file", ...}`` dicts) whose files are still there."""
     return [im for im in images if Path(im["file"]).is_file()]
+
+
+def training_crops(dataset_name: str | None, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Up to ``n`` face crops from the training split of ``dataset_name`` (spread over its classes)."""
+    import random
+
+    from facecore.data.dataset import load_dataset
+    from facecore.data.images import load_rgb
+
+    if not dataset_name:
+        raise QuantizationError(
+            "int8 calibrates on the run's training faces; the checkpoint names no dataset."
+        )
+    try:
+        items = load_dataset(dataset_name).items("train")
+    except FacecoreError as exc:
+        raise QuantizationError(f"int8 calibrates on the run's training faces: {exc}") from exc
+    if not items:
+        raise QuantizationError(
+            f"int8 calibrates on the run's training faces, but {dataset_name!r} has none."
+        )
+    chosen = random.Random(seed).sample(items, min(n, len(items)))
+    return [load_rgb(path) for path, _ in chosen]
 
 
 class NearestImages:

@@ -10,7 +10,6 @@ laptop without a GPU. The checkpoint on disk is never changed; the int8 copy liv
 from __future__ import annotations
 
 import copy
-import random
 import warnings
 from collections.abc import Iterable
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facecore.errors import FacecoreError, QuantizationError
+from facecore.errors import QuantizationError
 
 #: Training faces used to calibrate the int8 scales.
 CALIBRATION_IMAGES = 32
@@ -57,24 +56,3 @@ def quantize_int8(model: nn.Module, batches: Iterable[torch.Tensor], *, inplace:
 def calibration_batches(crops: list[np.ndarray], preprocess, batch: int = 8) -> list[torch.Tensor]:
     """Preprocessed batches of face crops (RGB ``uint8``), in the order given."""
     return [preprocess(crops[i : i + batch]) for i in range(0, len(crops), batch)]
-
-
-def training_crops(dataset_name: str | None, n: int = CALIBRATION_IMAGES, seed: int = 0) -> list[np.ndarray]:
-    """Up to ``n`` face crops from the training split of ``dataset_name`` (spread over its classes)."""
-    from facecore.data.dataset import load_dataset
-    from facecore.data.images import load_rgb
-
-    if not dataset_name:
-        raise QuantizationError(
-            "int8 calibrates on the run's training faces; the checkpoint names no dataset."
-        )
-    try:
-        items = load_dataset(dataset_name).items("train")
-    except FacecoreError as exc:
-        raise QuantizationError(f"int8 calibrates on the run's training faces: {exc}") from exc
-    if not items:
-        raise QuantizationError(
-            f"int8 calibrates on the run's training faces, but {dataset_name!r} has none."
-        )
-    chosen = random.Random(seed).sample(items, min(n, len(items)))
-    return [load_rgb(path) for path, _ in chosen]

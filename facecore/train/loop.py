@@ -35,7 +35,7 @@ from facecore.data.transforms import (
     preprocessing_dict,
     train_transform,
 )
-from facecore.device import tune_allocator
+from facecore.device import resolve_device, tune_allocator
 from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
 from facecore.evaluate.openset import (
     choose_score,
@@ -66,23 +66,6 @@ METRIC_FIELDS = [
 
 
 # --- device and precision, resolved once ----------------------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA, then Apple MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise FacecoreError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FacecoreError("device=cuda was asked for, but no CUDA GPU is available here.")
-    return device
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -757,5 +740,4 @@ __all__ = [
     "train",
     "train_one_epoch",
     "read_metrics",
-    "resolve_device",
 ]
