@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facecore.detect.detectors import Detector, HaarDetector, YuNetDetector, iou  # noqa: E402
+from facecore.detect.detectors import Detector, HaarDetector, YuNetDetector, match_boxes  # noqa: E402
 
 DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
 YUNET_MODEL = Path("models") / "face_detection_yunet_2026may.onnx"
@@ -54,23 +54,6 @@ def labelled_boxes(detection_dir: Path) -> dict[str, list[Box]]:
     return out
 
 
-def greedy_matches(truth: list[Box], found: list[Box], threshold: float = 0.5) -> int:
-    """Number of one-to-one (truth, detection) pairs with IoU >= threshold, best pairs first."""
-    pairs = sorted(
-        ((iou(t, d), i, j) for i, t in enumerate(truth) for j, d in enumerate(found)),
-        reverse=True,
-    )
-    used_t: set[int] = set()
-    used_d: set[int] = set()
-    for value, i, j in pairs:
-        if value < threshold:
-            break
-        if i not in used_t and j not in used_d:
-            used_t.add(i)
-            used_d.add(j)
-    return len(used_t)
-
-
 def evaluate(
     detector: Detector, detection_dir: Path, faces_frame: np.ndarray, faceless_frame: np.ndarray
 ) -> dict:
@@ -78,7 +61,7 @@ def evaluate(
     hits = n_truth = n_found = 0
     for file, boxes in truth.items():
         found = [d.box for d in detector.detect(load_rgb(detection_dir / file))]
-        hits += greedy_matches(boxes, found)
+        hits += len(match_boxes(boxes, found))
         n_truth += len(boxes)
         n_found += len(found)
     dogs_image = load_rgb(detection_dir / "dogs.jpg")

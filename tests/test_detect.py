@@ -34,6 +34,7 @@ from facecore.detect.detectors import (
     find_yunet_model,
     iou,
     list_detectors,
+    match_boxes,
 )
 from facecore.download import download_file
 from facecore.errors import DetectorError, DownloadError
@@ -64,19 +65,7 @@ def labelled_boxes(detection_dir: Path) -> dict[str, list[tuple[int, int, int, i
 
 def matched(truth: list, found: list[Detection], threshold: float = 0.5) -> list[tuple[int, int]]:
     """Greedy one-to-one matching by IoU: (truth index, detection index) pairs."""
-    pairs = sorted(
-        ((iou(t, d.box), i, j) for i, t in enumerate(truth) for j, d in enumerate(found)),
-        reverse=True,
-    )
-    used_t, used_d, out = set(), set(), []
-    for value, i, j in pairs:
-        if value < threshold:
-            break
-        if i not in used_t and j not in used_d:
-            used_t.add(i)
-            used_d.add(j)
-            out.append((i, j))
-    return out
+    return match_boxes(truth, [d.box for d in found], threshold)
 
 
 def recall_on_voc(detector: Detector, detection_dir: Path) -> tuple[int, int, list[Detection]]:

@@ -10,6 +10,22 @@ from collections.abc import Callable
 from facecore.errors import FacecoreError
 
 
+def command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str | None = None,
+    *,
+    json: bool = False,
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name``, handled by ``func`` (``json``: with a plain ``--json`` flag)."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(func=func)
+    if json:
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
 def print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
@@ -40,3 +56,11 @@ def recognizers(args: argparse.Namespace) -> list[str]:
     if not specs:
         raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
     return specs
+
+
+def refused_without_yes(args: argparse.Namespace, what: str) -> bool:
+    """True (and says so on stderr) when a deletion of ``what`` lacks ``--yes``."""
+    if args.yes:
+        return False
+    print(f"Refusing to delete {what} without --yes.", file=sys.stderr)
+    return True

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facecore.cli.common import print_json, progress
+from facecore.cli.common import command, print_json, progress, refused_without_yes
 
 # --- dataset ---------------------------------------------------------------------------------
 
@@ -91,8 +91,7 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
 def cmd_dataset_delete(args: argparse.Namespace) -> int:
     from facecore.data.dataset import delete_dataset
 
-    if not args.yes:
-        print(f"Refusing to delete {args.name!r} without --yes.", file=sys.stderr)
+    if refused_without_yes(args, repr(args.name)):
         return 2
     delete_dataset(args.name)
     print(f"Deleted dataset {args.name!r}.")
@@ -150,8 +149,7 @@ def cmd_dataset_rename(args: argparse.Namespace) -> int:
 def cmd_dataset_remove_class(args: argparse.Namespace) -> int:
     from facecore.data.edit import delete_class
 
-    if not args.yes:
-        print(f"Refusing to delete {args.person!r} and its images without --yes.", file=sys.stderr)
+    if refused_without_yes(args, f"{args.person!r} and its images"):
         return 2
     return _print_edit(delete_class(args.name, args.person), args.json)
 
@@ -276,13 +274,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
     ds = sub.add_parser("dataset", help="import, sample, inspect and augment face datasets")
     dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = dsub.add_parser("import", help="import a folder or zip (one subfolder per person)")
+    p = command(dsub, "import", cmd_dataset_import, "import a folder or zip (one subfolder per person)")
     p.add_argument("src", help="folder or .zip with one subfolder per class (Unknown: other people)")
     p.add_argument("--name", required=True, help="dataset name")
     _add_import_options(p)
-    p.set_defaults(func=cmd_dataset_import)
 
-    p = dsub.add_parser("sample", help="build a sample dataset from a people-folder tree such as LFW")
+    p = command(
+        dsub, "sample", cmd_dataset_sample, "build a sample dataset from a people-folder tree such as LFW"
+    )
     p.add_argument("--source", help="people-folder tree (default: download LFW with scikit-learn)")
     p.add_argument("--name", default="lfw-sample", help="dataset name (default lfw-sample)")
     p.add_argument("--people", type=int, default=7, help="the N people with the most images (default 7)")
@@ -292,21 +291,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-per-person", type=int, default=0, help="cap images per person (0: no cap)")
     _add_import_options(p)
-    p.set_defaults(func=cmd_dataset_sample)
 
-    p = dsub.add_parser("list", help="list datasets")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_list)
-    p = dsub.add_parser("info", help="per-class and per-split counts of a dataset")
+    p = command(dsub, "list", cmd_dataset_list, "list datasets", json=True)
+    p = command(dsub, "info", cmd_dataset_info, "per-class and per-split counts of a dataset", json=True)
     p.add_argument("name")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_info)
-    p = dsub.add_parser("delete", help="delete a dataset")
+    p = command(dsub, "delete", cmd_dataset_delete, "delete a dataset")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="really delete")
-    p.set_defaults(func=cmd_dataset_delete)
 
-    p = dsub.add_parser("augment", help="write K augmented copies of each training image to a new dataset")
+    p = command(
+        dsub, "augment", cmd_dataset_augment,
+        "write K augmented copies of each training image to a new dataset", json=True,
+    )
     p.add_argument("name")
     p.add_argument("--copies", type=int, required=True, help="augmented copies per training image")
     p.add_argument("--out", help="new dataset name (default NAME-augK)")
@@ -317,17 +313,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--translate", type=float, default=0.05, help="max shift as a fraction (default 0.05)")
     for flag in ("rotation", "crop", "noise", "flip", "color", "translate"):
         p.add_argument(f"--no-{flag}", action="store_true", help=f"switch off {flag}")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_augment)
 
-    p = dsub.add_parser("add-images", help="import photos of one person (faces detected and cropped)")
+    p = command(
+        dsub, "add-images", cmd_dataset_add_images, "import photos of one person (faces detected and cropped)"
+    )
     p.add_argument("name", help="dataset name")
     p.add_argument("--person", required=True, help="the person in the photos (new or existing)")
     p.add_argument("images", nargs="+", help="image files")
     _add_import_options(p)
-    p.set_defaults(func=cmd_dataset_add_images)
 
-    p = dsub.add_parser("enroll", help="add one person's face crops from photos that pass the webcam checks")
+    p = command(
+        dsub, "enroll", cmd_dataset_enroll,
+        "add one person's face crops from photos that pass the webcam checks", json=True,
+    )
     p.add_argument("name", help="dataset name (created if missing)")
     p.add_argument("--person", required=True, help="the person's name")
     p.add_argument("images", nargs="+", help="photos (camera frames) of the person")
@@ -338,49 +336,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--duplicate-mad", type=float, default=6.0, help="near-duplicate threshold, grey levels (default 6)"
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_enroll)
 
-    p = dsub.add_parser("rename", help="rename a person (splits unchanged)")
+    p = command(dsub, "rename", cmd_dataset_rename, "rename a person (splits unchanged)", json=True)
     p.add_argument("name", help="dataset name")
     p.add_argument("old", help="the person's current name")
     p.add_argument("new", help="the new name")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_rename)
 
-    p = dsub.add_parser("remove-class", help="delete a person and their images")
+    p = command(dsub, "remove-class", cmd_dataset_remove_class, "delete a person and their images", json=True)
     p.add_argument("name", help="dataset name")
     p.add_argument("person", help="the person to delete")
     p.add_argument("--yes", action="store_true", help="really delete")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_remove_class)
 
-    p = dsub.add_parser("remove-image", help="delete one image (path in the dataset, or a unique file name)")
+    p = command(
+        dsub, "remove-image", cmd_dataset_remove_image,
+        "delete one image (path in the dataset, or a unique file name)", json=True,
+    )
     p.add_argument("name", help="dataset name")
     p.add_argument("file", help="e.g. Colin_Powell/Colin_Powell_0001_3fa2b1c9d0.jpg")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_remove_image)
 
-    p = dsub.add_parser("noface", help="list the images where no face was found, or keep / crop / delete one")
+    p = command(
+        dsub, "noface", cmd_dataset_noface,
+        "list the images where no face was found, or keep / crop / delete one", json=True,
+    )
     p.add_argument("name", help="dataset name")
     p.add_argument("file", nargs="?", help="a no-face image (omit to list them)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--keep", action="store_true", help="keep the whole image, padded square and resized")
     what.add_argument("--centre-crop", action="store_true", help="keep its centre crop")
     what.add_argument("--delete", action="store_true", help="delete it")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_dataset_noface)
 
-    p = sub.add_parser("detect", help="detect faces in one image")
+    p = command(sub, "detect", cmd_detect, "detect faces in one image", json=True)
     p.add_argument("image")
     p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet", "none"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_detect)
 
     dets = sub.add_parser("detectors", help="detector model files")
     dsub = dets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = dsub.add_parser(
-        "download", help="download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors"
+    p = command(
+        dsub, "download", cmd_detectors_download,
+        "download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors",
     )
     p.add_argument("--url", help="download from this URL instead")
-    p.set_defaults(func=cmd_detectors_download)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facecore.cli.common import print_json, recognizers
+from facecore.cli.common import command, print_json, recognizers
 from facecore.errors import FacecoreError
 
 
@@ -124,7 +124,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
     splits = ["train", "val", "test"]
-    p = sub.add_parser("evaluate", help="evaluate a run on a split: metrics, predictions, latency, open set")
+    p = command(
+        sub, "evaluate", cmd_evaluate, "evaluate a run on a split: metrics, predictions, latency, open set"
+    )
     p.add_argument("--model", required=True, help="run name (under FACECORE_HOME/models), folder or .pt file")
     p.add_argument("--split", default="test", choices=splits, help="split to evaluate (default test)")
     p.add_argument(
@@ -139,9 +141,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--json", action="store_true", help="print the whole evaluation as JSON")
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="compare 1-6 runs of one dataset: report.md, .html, comparison.json")
+    p = command(
+        sub, "compare", cmd_compare, "compare 1-6 runs of one dataset: report.md, .html, comparison.json"
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run names, run folders or .pt files")
     p.add_argument("--out", required=True, help="folder to write the reports into")
     p.add_argument("--gallery", action="append", default=[], metavar="NAME",
@@ -150,9 +153,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip latency (ms/image columns show n/a)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--json", action="store_true", help="print comparison.json to stdout")
-    p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("predict", help="recognise the faces in one image with trained runs and galleries")
+    p = command(
+        sub, "predict", cmd_predict,
+        "recognise the faces in one image with trained runs and galleries", json=True,
+    )
     p.add_argument("image")
     p.add_argument("--gallery", action="append", default=[], metavar="NAME",
                    help="a gallery to recognise with (beside or instead of runs); repeatable")
@@ -173,5 +178,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet", "none"])
     p.add_argument("--max-faces", type=int, default=20, help="classify at most this many faces (default 20)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_predict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from facecore.cli.common import print_json
+from facecore.cli.common import command, print_json
 
 
 def cmd_embedders(args: argparse.Namespace) -> int:
@@ -217,11 +217,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     gsub = gal.add_subparsers(dest="gallery_command", required=True)
 
-    p = gsub.add_parser("embedders", help="list the face embedders (pretrained, and every trained run)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_embedders)
+    p = command(
+        gsub, "embedders", cmd_embedders,
+        "list the face embedders (pretrained, and every trained run)", json=True,
+    )
 
-    p = gsub.add_parser("create", help="create an empty gallery")
+    p = command(gsub, "create", cmd_create, "create an empty gallery")
     p.add_argument("name")
     p.add_argument("--embedder", default=DLIB_NAME, help=f"{DLIB_NAME} (default) or run:RUN")
     p.add_argument(
@@ -230,10 +231,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=MATCH_RULES,
         help="a person's score: their best face (max, default) or the mean of their 3 best",
     )
-    p.set_defaults(func=cmd_create)
 
-    p = gsub.add_parser(
-        "enroll", help="enroll people from a dataset, a folder or zip, or photos of one person"
+    p = command(
+        gsub, "enroll", cmd_enroll,
+        "enroll people from a dataset, a folder or zip, or photos of one person", json=True,
     )
     p.add_argument("name", help="the gallery (created when new)")
     p.add_argument("--dataset", help="enroll the faces of a dataset's split (not its Unknown class)")
@@ -247,44 +248,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--largest", action="store_true", help="a photo with several faces: take the largest")
     p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
     p.add_argument("--embedder", default=DLIB_NAME, help="for a new gallery (default dlib_resnet)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_enroll)
 
-    p = gsub.add_parser("list", help="list galleries")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
+    p = command(gsub, "list", cmd_list, "list galleries", json=True)
 
-    p = gsub.add_parser("show", help="a gallery's people, faces and threshold")
+    p = command(gsub, "show", cmd_show, "a gallery's people, faces and threshold", json=True)
     p.add_argument("name")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
 
-    p = gsub.add_parser("remove", help="remove a person and their faces")
+    p = command(gsub, "remove", cmd_remove, "remove a person and their faces")
     p.add_argument("name")
     p.add_argument("person")
-    p.set_defaults(func=cmd_remove)
 
-    p = gsub.add_parser("rename", help="rename a person")
+    p = command(gsub, "rename", cmd_rename, "rename a person")
     p.add_argument("name")
     p.add_argument("old")
     p.add_argument("new")
-    p.set_defaults(func=cmd_rename)
 
-    p = gsub.add_parser("delete", help="delete a gallery")
+    p = command(gsub, "delete", cmd_delete, "delete a gallery")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(func=cmd_delete)
 
-    p = gsub.add_parser(
-        "rebuild",
-        help="embed the enrolled faces again (repairs a hand-edited gallery; "
-        "--embedder moves it to another embedder)",
+    p = command(
+        gsub, "rebuild", cmd_rebuild,
+        "embed the enrolled faces again (repairs a hand-edited gallery; --embedder moves it to another "
+        "embedder)",
     )
     p.add_argument("name")
     p.add_argument("--embedder")
-    p.set_defaults(func=cmd_rebuild)
 
-    p = gsub.add_parser("calibrate", help="choose the threshold at a false-accept target on strangers' faces")
+    p = command(
+        gsub, "calibrate", cmd_calibrate,
+        "choose the threshold at a false-accept target on strangers' faces", json=True,
+    )
     p.add_argument("name")
     p.add_argument(
         "--dataset",
@@ -301,13 +295,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_TARGET_FAR,
         help=f"false-accept rate to hold (default {DEFAULT_TARGET_FAR})",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_calibrate)
 
-    p = gsub.add_parser("evaluate", help="accuracy, F1, FAR and confusion on a dataset split, as for a run")
+    p = command(
+        gsub, "evaluate", cmd_evaluate,
+        "accuracy, F1, FAR and confusion on a dataset split, as for a run", json=True,
+    )
     p.add_argument("name")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--no-latency", action="store_true", help="skip the timing")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from facecore.cli.common import print_json, recognizers
+from facecore.cli.common import command, print_json, recognizers
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -42,7 +42,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
-    p = sub.add_parser("live", help="recognise faces in a video file or camera as the Live page does")
+    p = command(sub, "live", cmd_live, "recognise faces in a video file or camera as the Live page does")
     p.add_argument(
         "source", metavar="VIDEO_OR_CAMERA", help="a video file (.mp4, .avi, .y4m ...) or a camera index"
     )
@@ -81,4 +81,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"
     )
-    p.set_defaults(func=cmd_live)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facecore.cli.common import print_json
+from facecore.cli.common import command, print_json
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -57,14 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
     models = sub.add_parser("models", help="the model registry")
     msub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = msub.add_parser("list", help="list the models that can be trained")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_models_list)
+    command(msub, "list", cmd_models_list, "list the models that can be trained", json=True)
 
     weights = sub.add_parser("weights", help="ImageNet weights for the pretrained model")
     wsub = weights.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = wsub.add_parser("status", help="say whether the weights file is present, and where it goes")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_weights_status)
-    p = wsub.add_parser("download", help="download the ImageNet weights ahead of time")
-    p.set_defaults(func=cmd_weights_download)
+    command(
+        wsub, "status", cmd_weights_status,
+        "say whether the weights file is present, and where it goes", json=True,
+    )
+    command(wsub, "download", cmd_weights_download, "download the ImageNet weights ahead of time")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facecore.cli.common import print_json
+from facecore.cli.common import command, print_json, refused_without_yes
 from facecore.errors import FacecoreError
 
 
@@ -227,8 +227,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     from facecore.train.runs import delete_run, run_path
 
     path = run_path(args.run)
-    if not args.yes:
-        print(f"Refusing to delete run {args.run!r} ({path}) without --yes.", file=sys.stderr)
+    if refused_without_yes(args, f"run {args.run!r} ({path})"):
         return 2
     delete_run(args.run)
     print(f"Deleted run {args.run!r} ({path}).")
@@ -245,7 +244,9 @@ def cmd_runs_add(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
-    p = sub.add_parser("train", help="train one model, or all three, on a dataset's saved split")
+    p = command(
+        sub, "train", cmd_train, "train one model, or all three, on a dataset's saved split", json=True
+    )
     p.add_argument("--dataset", required=True)
     p.add_argument(
         "--model",
@@ -267,43 +268,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ddp.add_argument("--master-port", type=int, help="a free port on rank 0's machine (default 29500)")
     ddp.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                      help="c10d rendezvous instead of --master-addr (elastic; the same on every machine)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_train)
 
     jobs = sub.add_parser("jobs", help="background training jobs")
     jsub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = jsub.add_parser("list", help="list jobs, newest first")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_jobs_list)
-    p = jsub.add_parser("show", help="a job's status and log")
+    p = command(jsub, "list", cmd_jobs_list, "list jobs, newest first", json=True)
+    p = command(jsub, "show", cmd_jobs_show, "a job's status and log", json=True)
     p.add_argument("id")
     p.add_argument("--follow", action="store_true", help="keep printing the log until the job ends")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_jobs_show)
-    p = jsub.add_parser("stop", help="stop a job (the last finished epoch is kept)")
+    p = command(jsub, "stop", cmd_jobs_stop, "stop a job (the last finished epoch is kept)")
     p.add_argument("id")
     p.add_argument("--timeout", type=float, default=120.0)
-    p.set_defaults(func=cmd_jobs_stop)
-    p = jsub.add_parser("delete", help="delete a finished job's folder (its runs stay)")
+    p = command(jsub, "delete", cmd_jobs_delete, "delete a finished job's folder (its runs stay)")
     p.add_argument("id")
-    p.set_defaults(func=cmd_jobs_delete)
-    p = jsub.add_parser("run", help=argparse.SUPPRESS)
+    p = command(jsub, "run", cmd_jobs_run, argparse.SUPPRESS)
     p.add_argument("id")
-    p.set_defaults(func=cmd_jobs_run)
     runs = sub.add_parser("runs", help="trained runs: list them with their scores, add or delete one")
     rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = rsub.add_parser(
-        "list", help="runs, newest first, with their best validation scores and test accuracy"
+    p = command(
+        rsub, "list", cmd_runs_list,
+        "runs, newest first, with their best validation scores and test accuracy", json=True,
     )
     p.add_argument("--dataset", help="only runs on this dataset")
     p.add_argument("--group", help="only runs of this comparison group")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_runs_list)
-    p = rsub.add_parser("delete", help="delete a run folder (refused while a job trains it)")
+    p = command(rsub, "delete", cmd_runs_delete, "delete a run folder (refused while a job trains it)")
     p.add_argument("run", metavar="RUN", help="run name (a folder under FACECORE_HOME/models)")
     p.add_argument("--yes", action="store_true", help="really delete")
-    p.set_defaults(func=cmd_runs_delete)
-    p = rsub.add_parser("add", help="add a trained model from a checkpoint file (checked before it is kept)")
+    p = command(
+        rsub, "add", cmd_runs_add, "add a trained model from a checkpoint file (checked before it is kept)"
+    )
     p.add_argument("file", metavar="FILE", help="a facecore checkpoint (.pt), e.g. another machine's best.pt")
     p.add_argument("--name", help="run name (default: the checkpoint's own, else MODEL-added)")
-    p.set_defaults(func=cmd_runs_add)

@@ -518,3 +518,24 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = ix * iy
     union = aw * ah + bw * bh - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def match_boxes(
+    truth: Sequence[Sequence[float]], found: Sequence[Sequence[float]], threshold: float = 0.5
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by IoU, best pairs first: ``(truth index, found index)`` pairs
+    with IoU >= ``threshold`` (how a detector is scored against labelled boxes)."""
+    pairs = sorted(
+        ((iou(t, d), i, j) for i, t in enumerate(truth) for j, d in enumerate(found)), reverse=True
+    )
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    out = []
+    for value, i, j in pairs:
+        if value < threshold:
+            break
+        if i not in used_t and j not in used_d:
+            used_t.add(i)
+            used_d.add(j)
+            out.append((i, j))
+    return out
