@@ -1,11 +1,11 @@
-"""Shared pytest fixtures: the real offline assets and an isolated FACECORE_HOME."""
+"""Shared pytest fixtures: the real offline assets and an isolated FACECORE_HOME.
+
+Plain helpers and constants (paths, data builders, polling) are in :mod:`tests.helpers`."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,9 +15,17 @@ from pathlib import Path
 
 import pytest
 
-ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
-LFW = ASSETS / "lfw-deepfunneled"
-YUNET = ASSETS / "models" / "face_detection_yunet_2026may.onnx"
+from tests.helpers import (
+    ASSETS,
+    CHROMIUM,
+    PERSON,
+    ROOT,
+    YUNET,
+    face_y4m,
+    free_port,
+    make_people_tree,
+    yunet_workspace,
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,24 +58,6 @@ def yunet_home(home: Path, assets: Path) -> Path:
     (home / "detectors").mkdir()
     shutil.copy(YUNET, home / "detectors" / YUNET.name)
     return home
-
-
-def make_people_tree(root: Path, people: dict[str, int], unknown: int = 0) -> Path:
-    """Copy real LFW faces into ``root/<person>/`` (``n`` images each) and ``root/Unknown``."""
-    root.mkdir(parents=True, exist_ok=True)
-    for person, n in people.items():
-        files = sorted((LFW / person).glob("*.jpg"))[:n]
-        assert len(files) == n, f"{person} has only {len(files)} images in the assets"
-        (root / person).mkdir()
-        for f in files:
-            shutil.copy(f, root / person / f.name)
-    if unknown:
-        singles = sorted(p for p in LFW.iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) == 1)
-        (root / "Unknown").mkdir()
-        for p in singles[:unknown]:
-            f = next(p.glob("*.jpg"))
-            shutil.copy(f, root / "Unknown" / f.name)
-    return root
 
 
 @pytest.fixture
@@ -115,16 +105,6 @@ def fake_imagenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 
 # --- the app in a real browser ----------------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -192,6 +172,14 @@ def browser_args() -> list[str]:
     return []
 
 
+@pytest.fixture
+def camera_video(tmp_path: Path, people_tree: Path) -> Path:
+    """Colin Powell's 8 photos, 8 frames each at 15 frames per second (about 4 s, looped).
+
+    A module that streams it overrides ``browser_args`` with ``fake_camera_args(camera_video)``."""
+    return face_y4m(tmp_path / "camera.y4m", people_tree / PERSON, fps=15, frames_per_image=8)
+
+
 # --- a trained workspace, built once per session ----------------------------------------------
 
 TRAINED_PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
@@ -230,45 +218,3 @@ def trained_home(trained_template: Path, home: Path, monkeypatch: pytest.MonkeyP
     shutil.copytree(trained_template, home, dirs_exist_ok=True)
     monkeypatch.delenv("FACECORE_MODE", raising=False)
     return home
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition", poll: float = 0.2):
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def yunet_workspace(home: Path) -> Path:
-    """Create ``home`` with the real YuNet model in its ``detectors/`` (as after `detectors download`)."""
-    (home / "detectors").mkdir(parents=True, exist_ok=True)
-    shutil.copy(YUNET, home / "detectors" / YUNET.name)
-    return home
-
-
-def fake_job(home: Path, job_id: str, status: str, **fields) -> Path:
-    """A job record as the job process writes it, owned by this (live) process."""
-    from facecore.train.config import TrainConfig
-
-    record = {
-        "id": job_id,
-        "status": status,
-        "pid": os.getpid(),
-        "created": time.time() - 5,
-        "started": time.time() - 5,
-        "finished": None,
-        "group": "",
-        "configs": [TrainConfig.for_model("custom_cnn", "small").to_dict()],
-        "runs": [],
-        "resume_run": None,
-        "message": "",
-        **fields,
-    }
-    folder = home / "jobs" / job_id
-    folder.mkdir(parents=True)
-    (folder / "job.json").write_text(json.dumps(record))
-    return folder

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from facecore.device import device_summary, tune_allocator
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_device_summary_names_the_cpu() -> None:

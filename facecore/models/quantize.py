@@ -2,7 +2,7 @@
 
 A run's float model is traced (torch.fx), observed on a few of its own training faces to set the
 int8 scales, and converted (``x86`` backend: fbgemm/oneDNN kernels). It gives the same top-1 answer
-as the float model on nearly every face (``tests/test_quantize.py``) and runs several times faster
+as the float model on nearly every face (``tests/models/test_quantize.py``) and runs several times faster
 on one CPU thread, which is what lets the Live page recognise a ResNet50 face in real time on a
 laptop without a GPU. The checkpoint on disk is never changed; the int8 copy lives in memory.
 """
