@@ -14,6 +14,7 @@ from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.train.config import TrainConfig
 from facecore.train.loop import METRIC_FIELDS, Trainer, read_metrics, train
+from tests.helpers import ROOT
 
 
 def quick(model: str, dataset: str, **kw) -> TrainConfig:
@@ -219,5 +220,5 @@ def test_refuses_untrainable_dataset(yunet_home: Path, tmp_path: Path) -> None:
 
 def test_pickle_module_is_not_used_for_loading() -> None:
     assert pickle.HIGHEST_PROTOCOL >= 2  # loading goes through torch.load(weights_only=True) only
-    src = Path("facecore/checkpoint.py").read_text()
+    src = (ROOT / "facecore" / "models" / "checkpoint.py").read_text()
     assert "weights_only=True" in src and "weights_only=False" not in src
