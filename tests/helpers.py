@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -183,3 +185,14 @@ def shot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": max(900, min(int(height) + 40, 4000))})
     page.screenshot(path=str(ARTIFACTS / name))
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def fc(*args: str, home: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m facecore ARGS`` in workspace ``home``; asserts success unless ``check=False``."""
+    full_env = {**os.environ, "FACECORE_HOME": str(home), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "facecore", *args], capture_output=True, text=True, env=full_env, timeout=600
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LFW
-
-
-def fc(*args: str, home: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "FACECORE_HOME": str(home), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "facecore", *args], capture_output=True, text=True, env=full_env, timeout=600
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr + proc.stdout
-    return proc
+from tests.helpers import LFW, fc
 
 
 def test_import_info_and_refusals(yunet_home: Path, people_tree: Path) -> None:

@@ -21,6 +21,7 @@ from facecore.models.checkpoint import load_checkpoint, load_model
 from facecore.train import distributed
 from facecore.train.config import TrainConfig
 from facecore.train.loop import train
+from tests.helpers import fc
 
 pytestmark = pytest.mark.slow
 ENTRY = "tests.train.ddp_worker"
@@ -128,51 +129,12 @@ def test_the_global_batch_must_divide_over_the_processes(small_dataset: str) -> 
 
 
 def test_the_cli_trains_with_nproc(small_dataset: str, home: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "facecore",
-            "train",
-            "--dataset",
-            small_dataset,
-            "--model",
-            "custom_cnn",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--nproc",
-            "2",
-            "--no-augment",
-            "--run-name",
-            "cli",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout[out.stdout.index("[") :])[0]["world_size"] == 2
-    assert "(2 processes)" in out.stdout or "world_size" in out.stdout
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "facecore",
-            "train",
-            "--dataset",
-            small_dataset,
-            "--model",
-            "custom_cnn",
-            "--nnodes",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    train = ["train", "--dataset", small_dataset, "--model", "custom_cnn"]
+    out = fc(*train, "--epochs", "1", "--batch-size", "8", "--nproc", "2", "--no-augment",
+             "--run-name", "cli", "--json", home=home).stdout  # fmt: skip
+    assert json.loads(out[out.index("[") :])[0]["world_size"] == 2
+    assert "(2 processes)" in out or "world_size" in out
+    bad = fc(*train, "--nnodes", "2", home=home, check=False)
     assert bad.returncode == 2 and "--master-addr" in bad.stderr
 
 
