@@ -437,7 +437,7 @@ def _job_line(job: dict) -> str:
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     from facecore.train.jobs import list_jobs
 
-    rows = list_jobs()
+    rows = [job.to_dict() for job in list_jobs()]
     if args.json:
         _print_json(rows)
     elif not rows:
@@ -454,7 +454,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 
     shown = 0
     while True:
-        job = read_job(args.id)
+        job = read_job(args.id).to_dict()
         log = read_log(args.id, tail=100000).splitlines()
         if args.json and not args.follow:
             _print_json({**job, "log": "\n".join(log[-50:])})
@@ -472,7 +472,7 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
     from facecore.train.jobs import stop_job, wait_job
 
     stop_job(args.id)
-    job = wait_job(args.id, timeout=args.timeout)
+    job = wait_job(args.id, timeout=args.timeout).to_dict()
     print(_job_line(job))
     return 0
 
@@ -503,7 +503,7 @@ def _score(value: float | None) -> str:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from facecore.train.runs import list_runs
 
-    rows = list_runs(dataset=args.dataset, group=args.group)
+    rows = [run.to_dict() for run in list_runs(dataset=args.dataset, group=args.group)]
     if args.json:
         _print_json(rows)
         return 0
@@ -667,10 +667,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from facecore.live.recognizer import LiveRecognizer, run_video
+    from facecore.live.recognizer import LiveConfig, LiveRecognizer, run_video
 
-    with LiveRecognizer(
-        _recognizers(args),
+    config = LiveConfig(
         detector=args.detector,
         threshold=args.threshold,
         max_faces=args.max_faces,
@@ -679,7 +678,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         device=args.device,
         precision="int8" if args.int8 else args.precision,
         workers=args.workers,
-    ) as recognizer:
+    )
+    with LiveRecognizer(_recognizers(args), config) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
         for name, note in recognizer.precision_notes().items():
