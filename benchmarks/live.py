@@ -78,7 +78,7 @@ def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, 
     yunet = assets / "models" / "face_detection_yunet_2026may.onnx"
     if not any(detectors.glob("face_detection_yunet*.onnx")):
         shutil.copy(yunet, detectors / yunet.name)
-    chosen = default_runs([r for r in list_runs() if r["state"] == "finished"])
+    chosen = default_runs([r for r in list_runs() if r.state == "finished"])
     missing = [m for m in models if m not in chosen]
     if missing and "bench-live" not in list_datasets():
         src = home / "downloads" / "bench-live-src"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from facecore import workspace
 from facecore.data.dataset import list_datasets
 from facecore.detect.detectors import find_yunet_model
 from facecore.mode import MODE_ENV, mode_problem, read_only
@@ -80,26 +78,6 @@ def choose_dataset(key: str = "dataset", label: str = "Dataset") -> str | None:
     return name
 
 
-def list_runs() -> list[dict[str, Any]]:
-    """Finished runs (a ``best.pt`` and a ``summary.json``), newest first: the summary plus
-    ``path`` (the run folder) and ``mtime`` (of best.pt)."""
-    root = workspace.models_dir()
-    runs = []
-    for folder in root.iterdir() if root.is_dir() else []:
-        if folder.name.startswith("."):  # work in progress (an upload being checked, a deletion)
-            continue
-        best, summary = folder / "best.pt", folder / "summary.json"
-        if not (best.is_file() and summary.is_file()):
-            continue
-        try:
-            info = json.loads(summary.read_text("utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(info, dict):
-            runs.append({**info, "run": folder.name, "path": str(folder), "mtime": best.stat().st_mtime})
-    return sorted(runs, key=lambda r: -r["mtime"])
-
-
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: str, yunet: str) -> Predictor:
     from facecore.live.inference import Predictor
@@ -110,14 +88,10 @@ def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: 
 def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predictor:
     """A :class:`Predictor` for ``runs`` (and ``gallery:NAME`` galleries), kept across reruns until a
     checkpoint file or gallery (its modification time) or the YuNet model file changes."""
-    from facecore.gallery.store import gallery_stamp
-    from facecore.live.inference import resolve_checkpoint
+    from facecore.live.inference import model_stamp
 
-    paths = tuple(str(r) if str(r).startswith("gallery:") else str(resolve_checkpoint(r)) for r in runs)
-    stamps = tuple(
-        gallery_stamp(p.removeprefix("gallery:")) if p.startswith("gallery:") else Path(p).stat().st_mtime_ns
-        for p in paths
-    )
+    keys = [model_stamp(r) for r in runs]
+    paths, stamps = tuple(k[0] for k in keys), tuple(k[1] for k in keys)
     return _predictor(paths, stamps, detector, str(find_yunet_model() or ""))
 
 
@@ -130,10 +104,9 @@ def _loaded_run(checkpoint: str, mtime_ns: int) -> LoadedModel:
 
 def loaded_run(run: str | Path) -> LoadedModel:
     """A run loaded once for inference, kept across reruns and sessions until its checkpoint changes."""
-    from facecore.live.inference import resolve_checkpoint
+    from facecore.live.inference import model_stamp
 
-    path = resolve_checkpoint(run)
-    return _loaded_run(str(path), path.stat().st_mtime_ns)
+    return _loaded_run(*model_stamp(run))
 
 
 def ice_config() -> tuple[list[dict], str]:

@@ -2,14 +2,13 @@
 
 Everything here is also on the command line: ``python -m facecore evaluate --model RUN``,
 ``python -m facecore compare RUN RUN --out DIR`` and ``python -m facecore predict PHOTO --model RUN``.
-The tabs are drawn by :mod:`pages.compare_tabs`.
+The tabs are drawn by :mod:`pages.widgets.compare_tabs`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 import streamlit as st
 
@@ -20,8 +19,9 @@ from facecore.evaluate.result import Evaluation
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.gallery.store import list_galleries
 from facecore.mode import read_only
-from pages.common import list_runs, setup_page
-from pages.compare_tabs import (
+from facecore.train.runs import Run, list_runs
+from pages.common import setup_page
+from pages.widgets.compare_tabs import (
     confusion_section,
     gallery_section,
     metrics_section,
@@ -37,9 +37,9 @@ TABS = ("Metrics", "Confusion", "Gallery", "Open set", "Try a photo")
 # --- choosing and evaluating runs ------------------------------------------------------------------
 
 
-def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def choose_runs(runs: list[Run]) -> list[Run]:
     """Pick a dataset, then a training group or runs of it (at most ``MAX_RUNS``)."""
-    datasets = list(dict.fromkeys(r["dataset"] for r in runs))
+    datasets = list(dict.fromkeys(r.dataset for r in runs))
     left, right = st.columns([1, 3])
     current = st.session_state.get("dataset")  # the dataset chosen on the other pages, if it has runs
     dataset = left.selectbox(
@@ -48,8 +48,8 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         index=datasets.index(current) if current in datasets else 0,
         key="compare-dataset",
     )
-    mine = [r for r in runs if r["dataset"] == dataset]
-    groups = list(dict.fromkeys(r["group"] for r in mine if r.get("group")))
+    mine = [r for r in runs if r.dataset == dataset]
+    groups = list(dict.fromkeys(r.group for r in mine if r.group))
     # a choice only when there is one: runs trained together as a group, or runs picked by hand
     mode = (
         left.radio("Compare", ["A training group", "Runs I pick"], key="compare-mode", horizontal=True)
@@ -59,14 +59,14 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if mode == "A training group":
 
         def describe(group: str) -> str:
-            return f"{group}: " + ", ".join(r["model"] for r in mine if r.get("group") == group)
+            return f"{group}: " + ", ".join(r.model for r in mine if r.group == group)
 
         group = right.selectbox(
             "Group (runs trained together)", groups, format_func=describe, key=f"compare-group-{dataset}"
         )
-        chosen = [r for r in mine if r.get("group") == group][:MAX_RUNS]
+        chosen = [r for r in mine if r.group == group][:MAX_RUNS]
     else:
-        names = [r["run"] for r in mine]
+        names = [r.run for r in mine]
         picked = right.multiselect(
             f"Runs (up to {MAX_RUNS})",
             names,
@@ -74,31 +74,31 @@ def choose_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             max_selections=MAX_RUNS,
             key=f"compare-runs-{dataset}",
         )
-        chosen = [r for r in mine if r["run"] in picked]
-    return sorted(chosen, key=lambda r: (r["model"], r["run"]))
+        chosen = [r for r in mine if r.run in picked]
+    return sorted(chosen, key=lambda r: (r.model, r.run))
 
 
-def evaluate(chosen: list[dict[str, Any]]) -> dict[str, Evaluation]:
+def evaluate(chosen: list[Run]) -> dict[str, Evaluation]:
     """Each run's test evaluation: the one saved in its folder, else computed now (and saved)."""
     out = {}
     for r in chosen:
         try:
-            result = cached_evaluation(r["path"])
+            result = cached_evaluation(r.path)
             if result is None and read_only():
                 st.warning(
-                    f"{r['run']} has not been evaluated, and presentation mode saves nothing: evaluate it "
-                    f"before the demo (`python -m facecore evaluate --model {r['run']}`)."
+                    f"{r.run} has not been evaluated, and presentation mode saves nothing: evaluate it "
+                    f"before the demo (`python -m facecore evaluate --model {r.run}`)."
                 )
                 continue
             if result is None:
-                with st.spinner(f"Evaluating {r['run']} on the test images (once: the result is saved)…"):
-                    result = evaluate_run(r["path"])
+                with st.spinner(f"Evaluating {r.run} on the test images (once: the result is saved)…"):
+                    result = evaluate_run(r.path)
         except FacecoreError as exc:
-            st.error(f"{r['run']} cannot be evaluated: {exc}")
+            st.error(f"{r.run} cannot be evaluated: {exc}")
             continue
-        out[r["run"]] = result
+        out[r.run] = result
         for warning in result.warnings:
-            st.warning(f"{r['run']}: {warning}")
+            st.warning(f"{r.run}: {warning}")
     return out
 
 
@@ -147,7 +147,7 @@ def evaluate_galleries(names: list[str], dataset: str) -> dict[str, Evaluation]:
 def main() -> None:
     """The Compare page."""
     st.title("Compare")
-    runs = list_runs()
+    runs = [r for r in list_runs() if r.ready]
     if not runs:
         st.info(
             "No trained runs yet. Train the three models on a dataset first, on the Train page or from "
@@ -160,12 +160,12 @@ def main() -> None:
             photo_section(dict(zip(names, names, strict=True)), names)
         return
     chosen = choose_runs(runs)
-    galleries = choose_galleries(st.session_state.get("compare-dataset") or runs[0]["dataset"])
+    galleries = choose_galleries(st.session_state.get("compare-dataset") or runs[0].dataset)
     if not chosen and not galleries:
         st.info("Choose at least one run or gallery to compare.")
         return
     evals = evaluate(chosen)
-    evals |= evaluate_galleries(galleries, st.session_state.get("compare-dataset") or runs[0]["dataset"])
+    evals |= evaluate_galleries(galleries, st.session_state.get("compare-dataset") or runs[0].dataset)
     if not evals:
         return
     short = short_names(evals)

@@ -77,12 +77,12 @@ def models_section() -> None:
         return
     rows = [
         {
-            "run": r["run"],
-            "model": r["model"],
-            "dataset": r["dataset"],
-            "state": r["state"],
-            "val accuracy": r["val_acc"],
-            "test accuracy": r["test_acc"],
+            "run": r.run,
+            "model": r.model,
+            "dataset": r.dataset,
+            "state": r.state,
+            "val accuracy": r.val_acc,
+            "test accuracy": r.test_acc,
         }
         for r in runs
     ]

@@ -10,10 +10,9 @@ from facecore.cli.common import command, print_json, recognizers
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from facecore.live.recognizer import LiveRecognizer, run_video
+    from facecore.live.recognizer import LiveConfig, LiveRecognizer, run_video
 
-    with LiveRecognizer(
-        recognizers(args),
+    config = LiveConfig(
         detector=args.detector,
         threshold=args.threshold,
         max_faces=args.max_faces,
@@ -22,7 +21,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         device=args.device,
         precision="int8" if args.int8 else args.precision,
         workers=args.workers,
-    ) as recognizer:
+    )
+    with LiveRecognizer(recognizers(args), config) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
         for name, note in recognizer.precision_notes().items():

@@ -136,7 +136,7 @@ def _job_line(job: dict) -> str:
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     from facecore.train.jobs import list_jobs
 
-    rows = list_jobs()
+    rows = [job.to_dict() for job in list_jobs()]
     if args.json:
         print_json(rows)
     elif not rows:
@@ -153,7 +153,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 
     shown = 0
     while True:
-        job = read_job(args.id)
+        job = read_job(args.id).to_dict()
         log = read_log(args.id, tail=100000).splitlines()
         if args.json and not args.follow:
             print_json({**job, "log": "\n".join(log[-50:])})
@@ -171,7 +171,7 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
     from facecore.train.jobs import stop_job, wait_job
 
     stop_job(args.id)
-    job = wait_job(args.id, timeout=args.timeout)
+    job = wait_job(args.id, timeout=args.timeout).to_dict()
     print(_job_line(job))
     return 0
 
@@ -202,7 +202,7 @@ def _score(value: float | None) -> str:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from facecore.train.runs import list_runs
 
-    rows = list_runs(dataset=args.dataset, group=args.group)
+    rows = [run.to_dict() for run in list_runs(dataset=args.dataset, group=args.group)]
     if args.json:
         print_json(rows)
         return 0

@@ -16,11 +16,23 @@ import numpy as np
 from PIL import Image
 
 from facecore import workspace
-from facecore.data.dataset import ManifestRow, ProgressFn, load_dataset, write_manifest
-from facecore.data.images import encode_jpeg
+from facecore.data.dataset import FaceDataset, ManifestRow, ProgressFn, load_dataset, write_manifest
+from facecore.data.images import encode_jpeg, load_rgb
 from facecore.data.transforms import AugmentConfig, augment_image, is_deterministic
 from facecore.errors import DatasetError, DatasetExistsError
 from facecore.mode import require_writable
+
+
+def augment_preview(
+    ds: FaceDataset, pick: int, aug: AugmentConfig, *, seed: int = 0, count: int = 5
+) -> tuple[ManifestRow, np.ndarray, list[Image.Image]]:
+    """A stored face of ``ds`` (the ``pick``-th, counting round) and ``count`` random versions of it
+    under ``aug``, as training would see them; version ``i`` is repeatable (seed ``seed * 1000 + i``)."""
+    if not ds.stored:
+        raise DatasetError(f"Dataset {ds.name!r} has no faces to augment.")
+    row = ds.stored[pick % len(ds.stored)]
+    image = load_rgb(ds.image_path(row))
+    return row, image, [augment_image(image, aug, seed=seed * 1000 + i) for i in range(count)]
 
 
 def augment_dataset(

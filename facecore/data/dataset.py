@@ -20,12 +20,13 @@ import io
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from filelock import Timeout
@@ -208,6 +209,28 @@ class FaceDataset:
         stored = self.stored
         return split_counts({r.sha256: r.class_name for r in stored}, {r.sha256: r.split for r in stored})
 
+    @property
+    def no_face(self) -> list[ManifestRow]:
+        """The images where no face was found (kept for review, in no split), by file name."""
+        return sorted((r for r in self.rows if r.status == "no_face"), key=lambda r: r.file)
+
+    def faces_of(self, person: str) -> list[ManifestRow]:
+        """The stored face crops of class ``person``, by file name."""
+        return sorted((r for r in self.stored if r.class_name == person), key=lambda r: r.file)
+
+    def class_table(self) -> list[dict[str, int | str]]:
+        """One row per class: ``person``, its faces in each split and ``unsplit``, ``total``, and
+        ``no face`` (its images where no face was found)."""
+        counts = self.counts()
+        noface = Counter(r.class_name for r in self.rows if r.status == "no_face")
+        return [
+            {"person": c, **n, "total": sum(n.values()), "no face": noface[c]} for c, n in counts.items()
+        ]
+
+    def image_path(self, row: ManifestRow) -> Path:
+        """The image file of a manifest row."""
+        return self.path / row.file
+
     def summary(self) -> dict:
         stored = self.stored
         return {
@@ -345,6 +368,31 @@ def import_dataset(
         report.seconds = round(time.perf_counter() - t0, 2)
         workspace.atomic_write_text(staged / "report.json", json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def import_zip_bytes(
+    data: bytes | BinaryIO, name: str, *, label: str = "upload.zip", **options: Any
+) -> ImportReport:
+    """Import a zip held in memory (an upload) as :func:`import_dataset` imports a zip file.
+
+    ``data``: the archive's bytes, or a binary file object; ``label`` names it in the report.
+    The archive is written to a private temporary folder for ``zipfile`` and removed afterwards.
+    ``options``: the keyword arguments of :func:`import_dataset`.
+    """
+    with tempfile.TemporaryDirectory(prefix="facecore-upload-") as tmp:
+        path = Path(tmp) / "upload.zip"
+        with path.open("wb") as fh:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh)
+        return import_dataset(path, name, source_label=label, **options)
+
+
+def count_splits(rows: Iterable[ManifestRow]) -> dict[str, int]:
+    """How many of ``rows`` are in each split (train, val, test)."""
+    rows = list(rows)
+    return {s: sum(r.split == s for r in rows) for s in SPLITS}
 
 
 def _copy_existing(final: Path, staged: Path) -> list[ManifestRow]:
@@ -545,7 +593,9 @@ __all__ = [
     "ImportReport",
     "ManifestRow",
     "UNKNOWN",
+    "count_splits",
     "import_dataset",
+    "import_zip_bytes",
     "list_datasets",
     "load_dataset",
     "delete_dataset",

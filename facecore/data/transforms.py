@@ -100,6 +100,26 @@ class AugmentConfig:
         return cls(**values)
 
 
+#: The online augmentations that can each be switched on (at their :class:`AugmentConfig`
+#: default) or off, in the order the dashboard shows them.
+AUGMENT_SWITCHES = (
+    "rotation", "random_resized_crop", "gaussian_noise_sigma", "hflip", "color_jitter", "translate"
+)
+
+
+def augment_from_switches(on: Mapping[str, bool]) -> AugmentConfig:
+    """An :class:`AugmentConfig` with each of :data:`AUGMENT_SWITCHES` at its default where
+    ``on[name]`` is true, else off (a name not in ``on`` is off)."""
+    full, off = AugmentConfig(), AugmentConfig.none()
+    return AugmentConfig(**{name: getattr(full if on.get(name) else off, name) for name in AUGMENT_SWITCHES})
+
+
+def augment_switches_of(aug: AugmentConfig) -> dict[str, bool]:
+    """Which of :data:`AUGMENT_SWITCHES` are on in ``aug`` (not at their off value)."""
+    off = AugmentConfig.none()
+    return {name: getattr(aug, name) != getattr(off, name) for name in AUGMENT_SWITCHES}
+
+
 def is_deterministic(aug: AugmentConfig) -> bool:
     """True when every random augmentation is off (outputs depend on the image alone)."""
     return (

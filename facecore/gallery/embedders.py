@@ -310,11 +310,10 @@ def list_embedders(*, runs: bool = True) -> list[EmbedderInfo]:
         from facecore.train.runs import list_runs
 
         for r in list_runs():
-            name = r.get("run") or r.get("name")
             out.append(
                 EmbedderInfo(
-                    f"{RUN_PREFIX}{name}",
-                    f"penultimate features of the trained run {name} ({r.get('model')})",
+                    f"{RUN_PREFIX}{r.run}",
+                    f"penultimate features of the trained run {r.run} ({r.model})",
                     trained_here=True,
                     available=True,
                 )

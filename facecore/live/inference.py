@@ -398,6 +398,20 @@ def load_recognizer(spec: str | Path | Any, *, device: str | torch.device = "aut
     return load_run(spec, device=device)
 
 
+def model_stamp(spec: str | Path) -> tuple[str, int]:
+    """What a cache of loaded models (the dashboard's) keys ``spec`` by, and a stamp that changes
+    when the model on disk changes: ``gallery:NAME`` and the gallery's stamp, or the checkpoint file
+    meant by a run name, folder or ``.pt`` file (:func:`resolve_checkpoint`) and its modification
+    time in nanoseconds."""
+    text = str(spec)
+    if text.startswith("gallery:"):
+        from facecore.gallery.store import gallery_stamp
+
+        return text, gallery_stamp(text.removeprefix("gallery:"))
+    path = resolve_checkpoint(spec)
+    return str(path), path.stat().st_mtime_ns
+
+
 def clear_cache() -> None:
     """Forget every loaded run."""
     with _CACHE_LOCK:
@@ -660,5 +674,6 @@ __all__ = [
     "clear_cache",
     "load_recognizer",
     "load_run",
+    "model_stamp",
     "resolve_checkpoint",
 ]

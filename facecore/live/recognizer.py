@@ -49,6 +49,7 @@ from facecore.errors import FacecoreError
 
 if TYPE_CHECKING:  # torch is imported when a recognizer is built, not to read ICE settings
     from facecore.live.inference import FacePrediction, LoadedModel
+    from facecore.train.runs import Run
 
 #: Display names for the three compared models (the labels drawn on the video).
 SHORT_NAMES = {
@@ -189,68 +190,80 @@ class _Pending:
     submitted: float
 
 
-class LiveRecognizer:
-    """Asynchronous face recognition for a stream of frames (see the module docstring).
+@dataclass(frozen=True)
+class LiveConfig:
+    """How a :class:`LiveRecognizer` works (every field has a default).
 
-    ``models``: :class:`~facecore.live.inference.LoadedModel` objects, or run names / folders / ``.pt`` files
-    for :func:`~facecore.live.inference.load_run`. ``detector``: a
-    :class:`~facecore.detect.detectors.Detector` or a
-    name for :func:`live_detector`. ``threshold``: None uses each run's calibrated threshold; a
-    number applies to every model and may be changed while running (:attr:`threshold`).
-    ``workers``: frames classified at the same time, each by its own worker thread (a result older
-    than one already published is dropped); more than one uses the cores that one worker's
-    single thread leaves idle, without the per-layer synchronisation of more torch threads.
+    ``detector``: a :class:`~facecore.detect.detectors.Detector` or a name for
+    :func:`live_detector`. ``threshold``: None uses each run's calibrated threshold; a number
+    applies to every model (the recognizer's :attr:`~LiveRecognizer.threshold` may be changed while
+    it runs). ``max_faces``: faces classified per frame, the largest first.
+    ``detect_side``: frames are scaled so their longer side is at most this for detection.
     ``threads``: each worker thread's torch intra-op threads (:func:`limit_torch_threads`; other
     threads keep theirs; None leaves them alone); 1 keeps a core free for video decoding and encoding.
-    ``detect_side``: frames are scaled so their longer side is at most this for detection.
-    The worker thread starts with the first frame and ends after ``idle_stop_s`` without frames.
+    ``window_s``: the span the rates of :meth:`~LiveRecognizer.stats` are measured over.
+    ``stale_s``: how long a result is still drawn on new frames (longer when results come slowly).
+    ``idle_stop_s``: the worker thread starts with the first frame and ends after this long without frames.
     ``redetect_s``: the worker reuses the faces it found for this long (classifying them again on
     the newest frame) before it runs the detector again; frames without faces are always searched.
     0 detects on every frame.
     ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
     ``precision``: ``float32``; ``int8``, each model's int8 copy
     (:meth:`~facecore.live.inference.LoadedModel.int8_model`, CPU only; a model that cannot be converted
-    stays in float32 and says why in :attr:`int8_problems`);
+    stays in float32 and says why in :attr:`~LiveRecognizer.int8_problems`);
     or ``auto``, whichever of the two classifies a face faster here, timed once per model with
-    ``threads`` threads (:attr:`precision_ms`). On 2 CPU cores int8 won for ResNet-50 (64 against
-    135 ms) and float32 for the custom CNN (6 against 8 ms); off the CPU ``auto`` is float32.
+    ``threads`` threads (:attr:`~LiveRecognizer.precision_ms`). On 2 CPU cores int8 won for ResNet-50
+    (64 against 135 ms) and float32 for the custom CNN (6 against 8 ms); off the CPU ``auto`` is float32.
+    ``workers``: frames classified at the same time, each by its own worker thread (a result older
+    than one already published is dropped); more than one uses the cores that one worker's
+    single thread leaves idle, without the per-layer synchronisation of more torch threads.
+    ``clock``: the time source (seconds; tests pass a fake one).
     """
 
-    def __init__(
-        self,
-        models: Sequence[LoadedModel | str | Path],
-        *,
-        detector: Detector | str = "auto",
-        threshold: float | None = None,
-        max_faces: int = 5,
-        detect_side: int = 320,
-        threads: int | None = 1,
-        window_s: float = 2.0,
-        stale_s: float = 1.5,
-        idle_stop_s: float = 10.0,
-        redetect_s: float = 0.15,
-        clock: Callable[[], float] = time.monotonic,
-        device: str = "auto",
-        precision: str = "float32",
-        workers: int = 1,
-    ) -> None:
+    detector: Detector | str = "auto"
+    threshold: float | None = None
+    max_faces: int = 5
+    detect_side: int = 320
+    threads: int | None = 1
+    window_s: float = 2.0
+    stale_s: float = 1.5
+    idle_stop_s: float = 10.0
+    redetect_s: float = 0.15
+    device: str = "auto"
+    precision: str = "float32"
+    workers: int = 1
+    clock: Callable[[], float] = time.monotonic
+
+
+class LiveRecognizer:
+    """Asynchronous face recognition for a stream of frames (see the module docstring).
+
+    ``models``: :class:`~facecore.live.inference.LoadedModel` objects, or run names / folders / ``.pt`` files
+    for :func:`~facecore.live.inference.load_run`, or ``gallery:NAME``. ``config``: how it works
+    (:class:`LiveConfig`; default: its defaults).
+    """
+
+    def __init__(self, models: Sequence[LoadedModel | str | Path], config: LiveConfig | None = None) -> None:
         from facecore.live.inference import load_recognizer
 
+        config = config or LiveConfig()
+        self.config = config
+        detector, precision = config.detector, config.precision
         if isinstance(models, (str, Path)) or not isinstance(models, Sequence):
             models = [models]
         if not models:
             raise FacecoreError("Choose at least one trained run or gallery for live recognition.")
-        self.models = [load_recognizer(m, device=device) for m in models]
+        self.models = [load_recognizer(m, device=config.device) for m in models]
         self.detector = live_detector(detector) if isinstance(detector, str) else detector
-        self.threshold = threshold
-        self.max_faces = max(1, int(max_faces))
-        self.detect_side = max(64, int(detect_side))
-        self.threads = threads
-        self.stale_s = stale_s
-        self.idle_stop_s = idle_stop_s
-        self.redetect_s = redetect_s
+        self.threshold = config.threshold
+        self.max_faces = max(1, int(config.max_faces))
+        self.detect_side = max(64, int(config.detect_side))
+        self.threads = config.threads
+        self.stale_s = config.stale_s
+        self.idle_stop_s = config.idle_stop_s
+        self.redetect_s = config.redetect_s
         self._boxes: tuple[float, list[Detection]] | None = None  # (when found, faces) for reuse
-        self.clock = clock
+        self.clock = config.clock
         self.names = _display_names(self.models)
         if precision not in PRECISIONS:
             raise FacecoreError(f"Precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
@@ -267,7 +280,7 @@ class LiveRecognizer:
         self.latest: LiveResult | None = None
         self._cond = threading.Condition()
         self._pending: _Pending | None = None
-        self.workers = max(1, int(workers))
+        self.workers = max(1, int(config.workers))
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._seq = 0
@@ -275,8 +288,8 @@ class LiveRecognizer:
         self._recognised = 0
         self._dropped = 0
         self._error: str | None = None
-        self._video = _Rate(window_s)
-        self._recognition = _Rate(window_s)
+        self._video = _Rate(config.window_s)
+        self._recognition = _Rate(config.window_s)
         self._detect_ms: deque[float] = deque(maxlen=30)
         self._inference_ms: dict[str, deque[float]] = {n: deque(maxlen=30) for n in self.names}
         self._latency_ms: deque[float] = deque(maxlen=30)
@@ -719,19 +732,20 @@ def draw_panel(image_bgr: np.ndarray, lines: Sequence[str]) -> None:
 # Runs offered for live use
 
 
-def default_runs(runs: Sequence[Mapping[str, Any]], group: str | None = None) -> dict[str, str]:
+def default_runs(runs: Sequence[Run], group: str | None = None) -> dict[str, str]:
     """Model -> run: the newest run of each model (only runs of ``group`` when given).
 
-    ``runs``: records with ``run``, ``model``, ``group`` and optionally ``state``, newest first;
-    finished runs (no ``state``, or ``state == "finished"``) win over runs still training or stopped.
+    ``runs``: :class:`~facecore.train.runs.Run` records, newest first (as
+    :func:`~facecore.train.runs.list_runs` gives them); finished runs win over runs still training
+    or stopped.
     """
     chosen: dict[str, str] = {}
     for finished in (True, False):
         for r in runs:
-            if group is not None and (r.get("group") or "") != group:
+            if group is not None and (r.group or "") != group:
                 continue
-            if (r.get("state", "finished") == "finished") == finished and r["model"] not in chosen:
-                chosen[r["model"]] = r["run"]
+            if (r.state == "finished") == finished and r.model is not None and r.model not in chosen:
+                chosen[r.model] = r.run
     return chosen
 
 
@@ -879,6 +893,7 @@ def _report_line(elapsed: float, recognizer: LiveRecognizer) -> str:
 
 __all__ = [
     "ICE_ENV",
+    "LiveConfig",
     "LiveRecognizer",
     "LiveResult",
     "LiveStats",

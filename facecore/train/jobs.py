@@ -5,6 +5,8 @@ run folders, a message), ``log.txt`` (everything the process printed, tracebacks
 ``progress.json`` (epoch, batch i of n, running loss, ETA). Status moves
 ``queued -> running -> done | failed | stopped``. Jobs wait for a workspace-wide runner lock,
 so two jobs never train at once and never share a run folder; a queued job shows as queued.
+:func:`read_job` and :func:`list_jobs` give :class:`Job` records (``to_dict()``: the JSON the
+command line prints).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +32,93 @@ from facecore import workspace
 from facecore.errors import JobError, TrainingStopped
 from facecore.mode import require_writable
 from facecore.train.config import TrainConfig
-from facecore.train.loop import Callback, ProgressPrinter, Trainer
+from facecore.train.loop import Callback, ProgressPrinter, Trainer, read_metrics
 
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")
+
+
+@dataclass
+class JobProgress:
+    """Where a job's current run is (``progress.json``): epoch, batch i of n, running loss, ETA."""
+
+    run: str = ""
+    model: str = ""
+    run_index: int = 0
+    runs_total: int = 1
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    loss: float | None = None
+    eta_seconds: float | None = None  # left in this epoch
+    feature_cache: bool = False
+    updated: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobProgress:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as ``progress.json`` holds it."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Job:
+    """A job's record (``job.json``), with its progress when its process has reported one.
+
+    ``configs`` are the :meth:`TrainConfig.to_dict` of each run to train, in order; ``runs`` the
+    run folders it has created so far.
+    """
+
+    id: str
+    status: str
+    pid: int | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    group: str = ""
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    resume_run: str | None = None
+    message: str = ""
+    progress: JobProgress | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        known = {f.name for f in fields(cls)} - {"progress"}
+        job = cls(**{k: v for k, v in data.items() if k in known})
+        progress = data.get("progress")
+        if isinstance(progress, Mapping):
+            job.progress = JobProgress.from_dict(progress)
+        return job
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``jobs list --json``: ``job.json``'s keys, then ``progress`` when there is one."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"}
+        if self.progress is not None:
+            out["progress"] = self.progress.to_dict()
+        return out
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.status in ACTIVE
+
+    @property
+    def models(self) -> list[str]:
+        return [c["model"] for c in self.configs]
+
+    @property
+    def dataset(self) -> str:
+        return self.configs[0]["dataset"]
+
+    @property
+    def world_size(self) -> int:
+        """The most processes (DDP) any of its runs trains with."""
+        return max(int(c.get("nproc", 1)) for c in self.configs)
 
 
 def jobs_dir() -> Path:
@@ -43,7 +129,7 @@ def _job_file(job_id: str) -> Path:
     return jobs_dir() / job_id / "job.json"
 
 
-def read_job(job_id: str) -> dict[str, Any]:
+def read_job(job_id: str) -> Job:
     """A job's record, with a dead process's ``running``/``queued`` status turned into ``failed``."""
     path = _job_file(job_id)
     if not path.is_file():
@@ -57,11 +143,13 @@ def read_job(job_id: str) -> dict[str, Any]:
             finished=time.time(),
         )
         _write(job)
+    record = Job.from_dict(job)
     progress = path.parent / "progress.json"
     if progress.is_file():
         with contextlib.suppress(json.JSONDecodeError):
-            job["progress"] = json.loads(progress.read_text("utf-8"))
-    return job
+            data = json.loads(progress.read_text("utf-8"))
+            record.progress = JobProgress.from_dict(data) if isinstance(data, dict) else None
+    return record
 
 
 def _write(job: dict[str, Any]) -> None:
@@ -91,13 +179,13 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def list_jobs() -> list[dict[str, Any]]:
+def list_jobs() -> list[Job]:
     """Every job, newest first."""
     root = jobs_dir()
     if not root.is_dir():
         return []
     jobs = [read_job(p.name) for p in root.iterdir() if (p / "job.json").is_file()]
-    return sorted(jobs, key=lambda j: j["created"], reverse=True)
+    return sorted(jobs, key=lambda j: j.created, reverse=True)
 
 
 def start_job(
@@ -152,28 +240,28 @@ def start_job(
     return job_id
 
 
-def stop_job(job_id: str) -> dict[str, Any]:
+def stop_job(job_id: str) -> Job:
     """Ask a job to stop. A running job finishes no further epoch; its last finished epoch is kept."""
     require_writable("Stopping a job")
     job = read_job(job_id)
-    if job["status"] not in ACTIVE:
+    if not job.active:
         return job
     (jobs_dir() / job_id / "stop").write_text(str(time.time()))
-    if job.get("pid") and _alive(job["pid"]):
+    if job.pid and _alive(job.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(job["pid"], signal.SIGTERM)
+            os.kill(job.pid, signal.SIGTERM)
     return job
 
 
-def wait_job(job_id: str, timeout: float = 3600.0, poll: float = 0.5) -> dict[str, Any]:
+def wait_job(job_id: str, timeout: float = 3600.0, poll: float = 0.5) -> Job:
     """Block until the job leaves queued/running (for tests and the CLI's --wait)."""
     end = time.monotonic() + timeout
     while True:
         job = read_job(job_id)
-        if job["status"] not in ACTIVE:
+        if not job.active:
             return job
         if time.monotonic() > end:
-            raise JobError(f"Job {job_id} still {job['status']} after {timeout:.0f} s.")
+            raise JobError(f"Job {job_id} still {job.status} after {timeout:.0f} s.")
         time.sleep(poll)
 
 
@@ -188,7 +276,7 @@ class _JobProgress(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         job = read_job(self.job_id)
-        runs = [r for r in job.get("runs", []) if r != trainer.run_dir.name] + [trainer.run_dir.name]
+        runs = [r for r in job.runs if r != trainer.run_dir.name] + [trainer.run_dir.name]
         _update(self.job_id, runs=runs, message=f"training {trainer.config.model}: {trainer.describe()}")
         self.t_epoch = time.monotonic()
         self._write(trainer, 0, 0, None, force=True)
@@ -236,9 +324,9 @@ def _waiting_ahead(job_id: str) -> bool:
     """True while a job created before ``job_id`` is still queued (and its process alive)."""
     me = read_job(job_id)
     for job in list_jobs():
-        if job["id"] == job_id or job["status"] != "queued" or job["created"] > me["created"]:
+        if job.id == job_id or job.status != "queued" or job.created > me.created:
             continue
-        if job.get("pid") or time.time() - job["created"] < 60:
+        if job.pid or time.time() - job.created < 60:
             return True
     return False
 
@@ -301,6 +389,34 @@ def run_job(job_id: str) -> int:
         lock.release()
 
 
+def model_seconds_left(progress: JobProgress) -> float | None:
+    """About how long the job's current run still trains: what is left of this epoch (its ETA) plus
+    the mean epoch time so far (the run's ``metrics.csv``) for each epoch after it; None before the
+    first epoch has ended."""
+    rows = read_metrics(workspace.models_dir() / progress.run)
+    if not rows:
+        return None
+    per_epoch = sum(r["epoch_seconds"] for r in rows) / len(rows)
+    return (progress.eta_seconds or 0) + per_epoch * (progress.epochs - progress.epoch)
+
+
+def job_curves(job: Job) -> dict[str, list[dict[str, float]]]:
+    """The metrics rows (``metrics.csv``) of the job's runs and then of the other runs of its group,
+    labelled by model (by run name when a model is there twice)."""
+    from facecore.train.runs import list_runs, read_run  # runs.py imports this module
+
+    names = list(job.runs)
+    if job.group:
+        names += [r.run for r in reversed(list_runs(group=job.group)) if r.run not in names]
+    out: dict[str, list[dict[str, float]]] = {}
+    for name in names:
+        path = workspace.models_dir() / name
+        if path.is_dir():
+            model = read_run(path, {}).model or name
+            out[model if model not in out else name] = read_metrics(path)
+    return out
+
+
 def read_log(job_id: str, tail: int = 200) -> str:
     path = jobs_dir() / job_id / "log.txt"
     if not path.is_file():
@@ -311,8 +427,8 @@ def read_log(job_id: str, tail: int = 200) -> str:
 def delete_job(job_id: str) -> None:
     require_writable("Deleting a job")
     job = read_job(job_id)
-    if job["status"] in ACTIVE:
-        raise JobError(f"Job {job_id} is {job['status']}; stop it before deleting it.")
+    if job.active:
+        raise JobError(f"Job {job_id} is {job.status}; stop it before deleting it.")
     import shutil
 
     shutil.rmtree(jobs_dir() / job_id)

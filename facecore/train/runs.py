@@ -1,7 +1,8 @@
 """Trained runs: list them with their final scores, and delete one safely.
 
 A run is a folder ``<FACECORE_HOME>/models/<run>/`` written by :class:`facecore.train.loop.Trainer`.
-:func:`list_runs` reads each run's ``summary.json`` (a finished run), else its ``config.json`` and
+:func:`list_runs` (a :class:`Run` per run, the dashboard's and the command line's one list) reads
+each run's ``summary.json`` (a finished run), else its ``config.json`` and
 ``metrics.csv`` (a run still training, stopped or failed), and the test evaluation
 ``eval_test/metrics.json`` when one exists. :func:`delete_run` refuses a run that a queued or
 running job trains, resumes or may be setting up, and removes the folder by first renaming it
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from facecore.mode import require_writable
 from facecore.models.registry import get_model_spec
 from facecore.models.weights import weights_status
 from facecore.train.config import TrainConfig
-from facecore.train.jobs import ACTIVE, list_jobs
+from facecore.train.jobs import list_jobs
 from facecore.train.loop import read_metrics
 
 #: The three models the study compares, in the order they are trained and shown.
@@ -33,6 +35,43 @@ RUN_FIELDS = [
     "run", "model", "dataset", "group", "state", "job", "epochs_run", "epochs", "best_epoch",
     "val_loss", "val_acc", "val_f1", "test_acc", "test_f1", "feature_cache", "started", "updated",
 ]
+
+
+@dataclass
+class Run:
+    """One run as :func:`list_runs` reports it; a score the run does not have yet is None.
+
+    ``state``: finished, training (a queued or running job trains or resumes it: ``job``),
+    stopped or empty. ``val_*`` are the scores of the best epoch (the checkpoint kept as
+    ``best.pt``), ``test_*`` those of its test evaluation; ``started`` and ``updated`` are file
+    times. Not in :meth:`to_dict`: ``ready`` (``best.pt`` and ``summary.json`` are there, so the
+    run recognises faces) and ``threshold`` (its Unknown threshold calibrated on validation).
+    """
+
+    run: str
+    path: str
+    model: str | None = None
+    dataset: str | None = None
+    group: str = ""
+    state: str = "empty"
+    job: str | None = None
+    epochs_run: int = 0
+    epochs: int | None = None
+    best_epoch: int | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    val_f1: float | None = None
+    test_acc: float | None = None
+    test_f1: float | None = None
+    feature_cache: bool | None = None
+    started: float | None = None
+    updated: float | None = None
+    ready: bool = False
+    threshold: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``runs list --json``: the keys of :data:`RUN_FIELDS`, then ``path``."""
+        return {**{k: getattr(self, k) for k in RUN_FIELDS}, "path": self.path}
 
 
 def run_path(name: str) -> Path:
@@ -73,17 +112,18 @@ def _active_runs() -> dict[str, str]:
     """Run name -> id of the queued or running job that trains or resumes it."""
     busy: dict[str, str] = {}
     for job in list_jobs():
-        if job["status"] not in ACTIVE:
+        if not job.active:
             continue
-        names = [*job.get("runs", []), job.get("resume_run"), (job.get("progress") or {}).get("run")]
+        names = [*job.runs, job.resume_run, job.progress.run if job.progress else None]
         for name in names:
             if name:
-                busy[name] = job["id"]
+                busy[name] = job.id
     return busy
 
 
-def read_run(path: Path, busy: dict[str, str] | None = None) -> dict[str, Any]:
-    """One run's record (the keys of :data:`RUN_FIELDS`, plus ``path``); missing scores are None."""
+def read_run(path: Path, busy: dict[str, str] | None = None) -> Run:
+    """One run's record; missing scores are None. ``busy``: run name -> id of the job training it
+    (default: read from the jobs)."""
     busy = _active_runs() if busy is None else busy
     summary = _read_json(path / "summary.json")
     config = _read_json(path / "config.json") or {}
@@ -125,10 +165,15 @@ def read_run(path: Path, busy: dict[str, str] | None = None) -> dict[str, Any]:
         record["state"] = "finished"
     else:
         record["state"] = "stopped" if rows else "empty"
-    return record
+    calibrated = (summary or {}).get("threshold")
+    return Run(
+        **record,
+        ready=summary is not None and (path / "best.pt").is_file(),
+        threshold=calibrated.get("threshold") if isinstance(calibrated, dict) else None,
+    )
 
 
-def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[dict[str, Any]]:
+def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[Run]:
     """Every run under ``models/``, newest first, optionally only those of ``dataset`` or ``group``."""
     root = workspace.models_dir()
     if not root.is_dir():
@@ -137,9 +182,14 @@ def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[d
     runs = [read_run(p, busy) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     runs = [
         r for r in runs
-        if (dataset is None or r["dataset"] == dataset) and (group is None or r["group"] == group)
+        if (dataset is None or r.dataset == dataset) and (group is None or r.group == group)
     ]
-    return sorted(runs, key=lambda r: (r["started"] or 0.0, r["run"]), reverse=True)
+    return sorted(runs, key=lambda r: (r.started or 0.0, r.run), reverse=True)
+
+
+def run_metrics(name: str) -> list[dict[str, float]]:
+    """The rows of run ``name``'s ``metrics.csv`` (one per epoch; none yet: empty)."""
+    return read_metrics(workspace.models_dir() / name)
 
 
 def _setting_up(path: Path) -> str | None:
@@ -151,12 +201,12 @@ def _setting_up(path: Path) -> str | None:
     if (path / "summary.json").is_file():
         return None
     for job in list_jobs():
-        if job["status"] != "running" or (_mtime(path) or 0.0) < (job.get("started") or 0.0) - 1.0:
+        if job.status != "running" or (_mtime(path) or 0.0) < (job.started or 0.0) - 1.0:
             continue
-        for cfg in job.get("configs", []):
+        for cfg in job.configs:
             base = cfg.get("run_name") or f"{cfg.get('dataset')}-{cfg.get('model')}-"
             if path.name.startswith(workspace.safe_name(base, what="run name")):
-                return job["id"]
+                return job.id
     return None
 
 
@@ -211,6 +261,6 @@ def trainable_configs(configs: list[TrainConfig]) -> tuple[list[TrainConfig], di
 
 
 __all__ = [
-    "RUN_FIELDS", "RunError", "delete_run", "list_runs", "read_run", "run_path",
+    "RUN_FIELDS", "Run", "RunError", "delete_run", "list_runs", "read_run", "run_metrics", "run_path",
     "trainable_configs", "weights_missing",
 ]

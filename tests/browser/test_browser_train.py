@@ -63,12 +63,12 @@ def train_through_the_ui(app_url: str, page) -> None:
     panel.get_by_role("button", name="Train custom_cnn").click()
 
     (job,) = wait_until(page, jobs.list_jobs, 30, "the job the button starts")
-    page.get_by_text(job["id"]).first.wait_for(timeout=30_000)
+    page.get_by_text(job.id).first.wait_for(timeout=30_000)
     page.get_by_test_id("stProgress").first.wait_for(timeout=150_000)  # slow on a busy 2-core runner
     # the button was at the bottom of the form; the forms fold away so the progress is in view
     expect(page.get_by_test_id("stProgress").first).to_be_in_viewport(timeout=5_000)
     assert page.get_by_text("New training: queue another job").count() == 1
-    assert job["configs"][0]["epochs"] == 8 and job["configs"][0]["batch_size"] == 8
+    assert job.configs[0]["epochs"] == 8 and job.configs[0]["batch_size"] == 8
     seen: list[str] = []
     taken: set[str] = set()
     chart = page.get_by_test_id("stPlotlyChart")
@@ -89,13 +89,13 @@ def train_through_the_ui(app_url: str, page) -> None:
 
     second = page.context.browser.new_page()  # the job lives on disk: another tab shows the same job
     open_train(second, app_url)
-    second.get_by_text(job["id"]).first.wait_for(timeout=60_000)
+    second.get_by_text(job.id).first.wait_for(timeout=60_000)
     second.close()
 
     page.get_by_text("Done: finished 1 run(s)").wait_for(timeout=120_000)
     chart.first.wait_for(timeout=30_000)
     page.get_by_test_id("stDataFrame").wait_for(timeout=30_000)  # the history, refreshed at the end
     (run,) = list_runs()
-    assert run["state"] == "finished" and run["epochs_run"] == 8
+    assert run.state == "finished" and run.epochs_run == 8
     page.wait_for_timeout(1000)
     shot(page, "train-done.png")

@@ -90,17 +90,17 @@ def test_two_tabs_training_at_once_share_one_queue(trained_home: Path) -> None:
     tab_a.button(key="train-custom_cnn-start").click().run()
     tab_b.button(key="train-custom_cnn-start").click().run()
     assert not tab_a.exception and not tab_b.exception
-    first, second = sorted(jobs.list_jobs(), key=lambda j: j["created"])
-    assert jobs.read_job(second["id"])["status"] == "queued"
+    first, second = sorted(jobs.list_jobs(), key=lambda j: j.created)
+    assert jobs.read_job(second.id).status == "queued"
     for tab in (tab_a, tab_b):  # both people see both jobs, and which one waits
         tab.run()
         shown = "\n".join(m.value for m in tab.markdown)
-        assert first["id"] in shown and second["id"] in shown
+        assert first.id in shown and second.id in shown
         assert any("Queued" in i.value and "one at a time" in i.value for i in tab.info)
-    done = [jobs.wait_job(j["id"], timeout=300) for j in (first, second)]
-    assert [d["status"] for d in done] == ["done", "done"], [jobs.read_log(j["id"]) for j in (first, second)]
-    assert done[1]["started"] >= done[0]["finished"] - 0.5  # one after the other
-    runs = [d["runs"][0] for d in done]
+    done = [jobs.wait_job(j.id, timeout=300) for j in (first, second)]
+    assert [d.status for d in done] == ["done", "done"], [jobs.read_log(j.id) for j in (first, second)]
+    assert done[1].started >= done[0].finished - 0.5  # one after the other
+    runs = [d.runs[0] for d in done]
     assert runs[0] != runs[1]  # each its own run folder
     for run in runs:
         assert (trained_home / "models" / run / "best.pt").is_file()

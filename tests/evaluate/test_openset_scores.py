@@ -22,7 +22,7 @@ from facecore.evaluate.openset import (
     unknown_scores,
 )
 from facecore.live.inference import Predictor, clear_cache, load_run
-from facecore.live.recognizer import LiveRecognizer
+from facecore.live.recognizer import LiveConfig, LiveRecognizer
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -105,7 +105,8 @@ def test_a_run_that_decides_by_centroid_cosine_everywhere_it_recognises(trained_
         loaded.predictions(probs)
     faces = Predictor([run]).predict_crops(crops)
     assert [f.predictions[0].confidence for f in faces] == pytest.approx(cos.tolist(), abs=1e-5)
-    with LiveRecognizer([loaded], precision="int8") as live:  # int8 gives no embedding: float32 kept
+    # int8 gives no embedding: float32 kept
+    with LiveRecognizer([loaded], LiveConfig(precision="int8")) as live:
         assert live.precision["custom_cnn"] == "float32" and "centroids" in live.int8_problems["custom_cnn"]
         result, _ = live.recognize_image(np.ascontiguousarray(crops[0]))
     r = evaluate_run(run, latency=False)

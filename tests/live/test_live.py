@@ -28,6 +28,7 @@ from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError, VideoError
 from facecore.live.inference import LoadedModel, clear_cache, load_run
 from facecore.live.recognizer import (
+    LiveConfig,
     LiveRecognizer,
     default_runs,
     parse_ice_servers,
@@ -35,6 +36,7 @@ from facecore.live.recognizer import (
     run_video,
 )
 from facecore.live.video import VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
+from facecore.train.runs import Run
 from tests.helpers import PERSON, face_y4m
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
@@ -110,7 +112,7 @@ def test_y4m_round_trip_and_header(tmp_path: Path, trained: SimpleNamespace) -> 
 
 
 def test_recognizer_names_the_person_in_real_video_frames(model: LoadedModel, frames: list) -> None:
-    recognizer = LiveRecognizer([model], threshold=0.0)
+    recognizer = LiveRecognizer([model], LiveConfig(threshold=0.0))
     labels = Counter()
     for bgr in frames:
         result = recognizer.recognize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -126,7 +128,7 @@ def test_recognizer_names_the_person_in_real_video_frames(model: LoadedModel, fr
 
 def test_process_returns_at_once_while_a_slow_classifier_runs(model: LoadedModel, frames: list) -> None:
     slow = Slow(model, delay=0.4)
-    with LiveRecognizer([slow.model], threshold=0.0) as recognizer:
+    with LiveRecognizer([slow.model], LiveConfig(threshold=0.0)) as recognizer:
         took = []
         outputs = []
         for i, bgr in enumerate(frames[:30]):
@@ -144,7 +146,7 @@ def test_process_returns_at_once_while_a_slow_classifier_runs(model: LoadedModel
 
 def test_the_newest_frame_wins_and_stale_frames_are_dropped(model: LoadedModel, frames: list) -> None:
     slow = Slow(model, delay=0.5)
-    with LiveRecognizer([slow.model], threshold=0.0) as recognizer:
+    with LiveRecognizer([slow.model], LiveConfig(threshold=0.0)) as recognizer:
         recognizer.submit(frames[0])
         assert slow.started.wait(10)  # the worker took frame 1 and is classifying it
         for bgr in frames[1:20]:
@@ -165,7 +167,8 @@ def test_two_workers_classify_two_frames_at_once_and_publish_in_order(
     recognitions of a slow model, and a result never replaces a newer one."""
     slow = Slow(model, delay=0.3)
     published: list[int] = []
-    with LiveRecognizer([slow.model], threshold=0.0, workers=2, redetect_s=10.0) as recognizer:
+    config = LiveConfig(threshold=0.0, workers=2, redetect_s=10.0)
+    with LiveRecognizer([slow.model], config) as recognizer:
         original = recognizer._publish
 
         def publish(result):
@@ -188,7 +191,7 @@ def test_two_workers_classify_two_frames_at_once_and_publish_in_order(
 
 
 def test_results_reach_the_queue_and_the_names_seen(model: LoadedModel, frames: list) -> None:
-    with LiveRecognizer([model], threshold=0.0) as recognizer:
+    with LiveRecognizer([model], LiveConfig(threshold=0.0)) as recognizer:
         for bgr in frames[:12]:
             recognizer.process(bgr)
             time.sleep(0.05)
@@ -211,7 +214,7 @@ def test_three_models_give_three_labels_per_face(trained: SimpleNamespace, frame
         if not copy_dir.exists():
             shutil.copytree(trained.run, copy_dir)
         runs.append(copy_dir)
-    recognizer = LiveRecognizer(runs, threshold=0.0)
+    recognizer = LiveRecognizer(runs, LiveConfig(threshold=0.0))
     result = recognizer.recognize(cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB))
     assert [len(f.predictions) for f in result.faces][:1] == [3]
     assert len(result.inference_ms) == 3  # timed per model (named by run when models repeat)
@@ -223,7 +226,7 @@ def test_three_models_give_three_labels_per_face(trained: SimpleNamespace, frame
 
 
 def test_threshold_turns_names_into_unknown(model: LoadedModel, frames: list) -> None:
-    recognizer = LiveRecognizer([model], threshold=0.0)
+    recognizer = LiveRecognizer([model], LiveConfig(threshold=0.0))
     rgb = cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB)
     named = recognizer.recognize(rgb).faces[0].predictions[0]
     assert named.label == named.raw_label and not named.unknown or named.raw_label == "Unknown"
@@ -244,7 +247,7 @@ def test_av_callback_keeps_the_frame_timing(model: LoadedModel, frames: list) ->
 
 
 def test_worker_stops_when_idle_and_restarts(model: LoadedModel, frames: list) -> None:
-    recognizer = LiveRecognizer([model], idle_stop_s=0.3)
+    recognizer = LiveRecognizer([model], LiveConfig(idle_stop_s=0.3))
     recognizer.submit(frames[0])
     recognizer.results.get(timeout=10)
     deadline = time.monotonic() + 5
@@ -260,7 +263,7 @@ def test_worker_stops_when_idle_and_restarts(model: LoadedModel, frames: list) -
 
 def test_lag_grows_only_when_the_callback_falls_behind_the_camera(model: LoadedModel, frames: list) -> None:
     now = [10.0]
-    with LiveRecognizer([model], clock=lambda: now[0]) as recognizer:
+    with LiveRecognizer([model], LiveConfig(clock=lambda: now[0])) as recognizer:
         for i in range(30):  # frames handed over in step with a 30 fps camera's clock
             now[0] += 1 / 30
             recognizer.submit(frames[0], pts=i / 30)
@@ -273,7 +276,7 @@ def test_lag_grows_only_when_the_callback_falls_behind_the_camera(model: LoadedM
 
 def test_stale_results_are_not_drawn(model: LoadedModel, frames: list) -> None:
     now = [100.0]
-    recognizer = LiveRecognizer([model], stale_s=1.5, clock=lambda: now[0])
+    recognizer = LiveRecognizer([model], LiveConfig(stale_s=1.5, clock=lambda: now[0]))
     result = recognizer.recognize(cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB))
     recognizer._publish(result)
     assert recognizer.current() is result
@@ -289,7 +292,7 @@ def test_run_video_paces_a_file_and_writes_the_annotated_copy(
 ) -> None:
     lines: list[str] = []
     out = tmp_path / "annotated.y4m"
-    with LiveRecognizer([model], threshold=0.0) as recognizer:
+    with LiveRecognizer([model], LiveConfig(threshold=0.0)) as recognizer:
         summary = run_video(str(trained.video), recognizer, out=out, report=lines.append)
     n = len(list(read_y4m(trained.video)))
     assert len(list(read_y4m(out))) == n and summary["stats"]["frames"] == n
@@ -301,7 +304,7 @@ def test_run_video_paces_a_file_and_writes_the_annotated_copy(
 
 def test_run_video_every_frame_to_mp4(trained: SimpleNamespace, model: LoadedModel, tmp_path: Path) -> None:
     out = tmp_path / "annotated.mp4"
-    with LiveRecognizer([model], threshold=0.0) as recognizer:
+    with LiveRecognizer([model], LiveConfig(threshold=0.0)) as recognizer:
         summary = run_video(str(trained.video), recognizer, out=out, every_frame=True, report=lambda _: None)
     with VideoSource(str(out)) as video:
         count = sum(1 for _ in video)
@@ -336,11 +339,11 @@ def test_ice_servers_from_env_or_secrets() -> None:
 
 def test_default_runs_prefer_the_newest_finished_run_of_each_model() -> None:
     runs = [  # newest first
-        {"run": "cnn-3", "model": "custom_cnn", "group": "", "state": "training"},
-        {"run": "cnn-2", "model": "custom_cnn", "group": "g1"},
-        {"run": "r50-2", "model": "resnet50_scratch", "group": ""},
-        {"run": "cnn-1", "model": "custom_cnn", "group": "g0"},
-        {"run": "r50-1", "model": "resnet50_scratch", "group": "g0"},
+        Run("cnn-3", "", model="custom_cnn", group="", state="training"),
+        Run("cnn-2", "", model="custom_cnn", group="g1", state="finished"),
+        Run("r50-2", "", model="resnet50_scratch", group="", state="finished"),
+        Run("cnn-1", "", model="custom_cnn", group="g0", state="finished"),
+        Run("r50-1", "", model="resnet50_scratch", group="g0", state="finished"),
     ]
     assert default_runs(runs) == {"custom_cnn": "cnn-2", "resnet50_scratch": "r50-2"}
     assert default_runs(runs, "g0") == {"custom_cnn": "cnn-1", "resnet50_scratch": "r50-1"}
@@ -364,7 +367,7 @@ def test_the_worker_alone_runs_with_one_torch_thread(model: LoadedModel, frames:
         inside.append(torch.get_num_threads()),
         model.probabilities(crops, **kw),
     )[1]
-    with LiveRecognizer([spy], threads=1) as recognizer:
+    with LiveRecognizer([spy], LiveConfig(threads=1)) as recognizer:
         recognizer.submit(frames[0])
         recognizer.results.get(timeout=10)
     assert inside == [1]
@@ -392,7 +395,8 @@ def test_found_faces_are_reused_for_redetect_s(model: LoadedModel, frames: list,
     """Within ``redetect_s`` the worker classifies the faces it found again on the newest frame,
     without running the detector; with 0 it detects on every frame."""
     detector = CountingDetector()
-    with LiveRecognizer([model], detector=detector, threshold=0.0, redetect_s=redetect_s) as recognizer:
+    config = LiveConfig(detector=detector, threshold=0.0, redetect_s=redetect_s)
+    with LiveRecognizer([model], config) as recognizer:
         results = []
         for bgr in frames[:6]:
             recognizer.submit(bgr)

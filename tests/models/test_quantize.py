@@ -14,7 +14,7 @@ from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError
 from facecore.live.inference import clear_cache, load_run
-from facecore.live.recognizer import LiveRecognizer
+from facecore.live.recognizer import LiveConfig, LiveRecognizer
 from facecore.models.quantize import quantize_int8
 from facecore.models.registry import create_model
 
@@ -53,8 +53,8 @@ def test_live_int8_agrees_with_float_and_falls_back_when_it_cannot(
         load_rgb(p) for p in sorted((trained_template.parent / "src" / "Colin_Powell").glob("*.jpg"))[:4]
     ]
     with (
-        LiveRecognizer(["tiny-cnn"], threshold=0.0) as fp,
-        LiveRecognizer(["tiny-cnn"], precision="int8", threshold=0.0) as q,
+        LiveRecognizer(["tiny-cnn"], LiveConfig(threshold=0.0)) as fp,
+        LiveRecognizer(["tiny-cnn"], LiveConfig(precision="int8", threshold=0.0)) as q,
     ):
         assert q.int8 == {"custom_cnn": True} and q.int8_problems == {} and fp.int8 == {"custom_cnn": False}
         assert q.precision == {"custom_cnn": "int8"} and fp.precision == {"custom_cnn": "float32"}
@@ -64,7 +64,7 @@ def test_live_int8_agrees_with_float_and_falls_back_when_it_cannot(
     shutil.rmtree(trained_home / "datasets" / "faces")  # nothing left to calibrate on
     clear_cache()
     for precision in ("int8", "auto"):
-        with LiveRecognizer(["tiny-cnn"], precision=precision) as rec:
+        with LiveRecognizer(["tiny-cnn"], LiveConfig(precision=precision)) as rec:
             assert rec.precision == {"custom_cnn": "float32"} and rec.precision_ms == {}
             assert "calibrates on the run's training faces" in rec.int8_problems["custom_cnn"]
             assert rec.recognize(photos[0]).faces  # still recognising, in float
@@ -75,7 +75,7 @@ def test_live_int8_agrees_with_float_and_falls_back_when_it_cannot(
 def test_auto_precision_times_both_and_picks_the_faster(trained_home: Path) -> None:
     """``auto`` times float32 and int8 on this machine and classifies with the faster one."""
     clear_cache()
-    with LiveRecognizer(["tiny-cnn"], precision="auto") as rec:
+    with LiveRecognizer(["tiny-cnn"], LiveConfig(precision="auto")) as rec:
         ms = rec.precision_ms["custom_cnn"]
         assert set(ms) == {"float32", "int8"} and all(v > 0 for v in ms.values())
         faster = min(ms, key=ms.get)
@@ -83,4 +83,4 @@ def test_auto_precision_times_both_and_picks_the_faster(trained_home: Path) -> N
         assert rec.int8 == {"custom_cnn": faster == "int8"} and rec.int8_problems == {}
         print(f"\nauto precision: {ms} -> {faster}")
     with pytest.raises(FacecoreError, match="Precision must be one of auto, float32, int8"):
-        LiveRecognizer(["tiny-cnn"], precision="fp16")
+        LiveRecognizer(["tiny-cnn"], LiveConfig(precision="fp16"))

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from facecore.data.images import encode_jpeg, load_rgb
 from facecore.live.inference import clear_cache
-from facecore.live.recognizer import LiveRecognizer
+from facecore.live.recognizer import LiveConfig, LiveRecognizer
 from facecore.live.video import face_video_frames
 from tests.helpers import APP, PERSON
 
@@ -109,7 +109,7 @@ def test_snapshot_names_the_same_person_as_the_library(trained: SimpleNamespace)
     photo = load_rgb(sorted((trained.src / PERSON).glob("*.jpg"))[0])
     frame = next(face_video_frames([photo], frames_per_image=1))
     jpeg = encode_jpeg(frame)
-    expected = LiveRecognizer([trained.home / "models" / trained.run], threshold=0.0).recognize(
+    expected = LiveRecognizer([trained.home / "models" / trained.run], LiveConfig(threshold=0.0)).recognize(
         load_rgb(jpeg)
     )
     at = live_page()

@@ -90,12 +90,12 @@ def test_train_all_three_without_weights_queues_the_other_two(
     at.button(key="train-all").click().run()
     assert not at.exception
     (job,) = jobs.list_jobs()
-    assert [c["model"] for c in job["configs"]] == ["resnet50_scratch", "custom_cnn"]
-    assert job["group"] == "study" and job["status"] == "queued"
+    assert [c["model"] for c in job.configs] == ["resnet50_scratch", "custom_cnn"]
+    assert job.group == "study" and job.status == "queued"
     # first in line: shown as starting (its process loads PyTorch), not as waiting for others
     assert any("Starting the training process" in t for t in progress_texts(at)), progress_texts(at)
-    at.button(key=f"train-stop-{job['id']}").click().run()
-    assert (home / "jobs" / job["id"] / "stop").exists()
+    at.button(key=f"train-stop-{job.id}").click().run()
+    assert (home / "jobs" / job.id / "stop").exists()
 
 
 def test_invalid_settings_are_explained_and_block_training(
@@ -121,16 +121,16 @@ def test_start_from_the_page_watch_stop_and_find_it_in_history(small_dataset: st
     at.button(key="train-custom_cnn-start").click().run()
     assert not at.exception
     (job,) = jobs.list_jobs()
-    assert job["configs"][0]["epochs"] == 50 and job["configs"][0]["batch_size"] == 8
-    run = wait_for(lambda: jobs.read_job(job["id"])["runs"], what="the job's run")[0]
+    assert job.configs[0]["epochs"] == 50 and job.configs[0]["batch_size"] == 8
+    run = wait_for(lambda: jobs.read_job(job.id).runs, what="the job's run")[0]
     wait_for(lambda: (home / "models" / run / "metrics.csv").is_file(), what="a finished epoch")
-    wait_for(lambda: jobs.read_job(job["id"]).get("progress", {}).get("batch"), what="a batch of epoch 2")
+    wait_for(lambda: (p := jobs.read_job(job.id).progress) and p.batch, what="a batch of epoch 2")
     at.run()
     assert not at.exception
     assert any("custom_cnn" in t and "epoch" in t for t in progress_texts(at)), progress_texts(at)
     assert at.get("plotly_chart"), "the live curves"
-    at.button(key=f"train-stop-{job['id']}").click().run()
-    assert jobs.wait_job(job["id"], timeout=120)["status"] == "stopped"
+    at.button(key=f"train-stop-{job.id}").click().run()
+    assert jobs.wait_job(job.id, timeout=120).status == "stopped"
     at.run()
     assert "Stopped" in texts(at, "warning")
     history = at.dataframe[0].value

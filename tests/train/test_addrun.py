@@ -87,7 +87,7 @@ def test_bad_checkpoints_are_refused_and_nothing_changes(
         assert "saved runs are unchanged" in str(info.value)
         assert snapshot(trained_home / "models") == before, label
     assert not Path("/tmp/facecore-pwned").exists()
-    assert [r["run"] for r in list_runs()] == ["tiny-cnn"]
+    assert [r.run for r in list_runs()] == ["tiny-cnn"]
     _predicts(trained_home, assets)
 
 
@@ -99,9 +99,9 @@ def test_a_good_checkpoint_becomes_a_run_that_predicts(
     first = add_run(upload)
     second = add_run(upload.read_bytes(), name="tiny-cnn", label="upload.pt")
     assert first.name == "tiny-cnn-2" and second.name == "tiny-cnn-3"  # the names in use are kept
-    runs = {r["run"]: r for r in list_runs()}
+    runs = {r.run: r for r in list_runs()}
     assert set(runs) == {"tiny-cnn", "tiny-cnn-2", "tiny-cnn-3"}
-    assert runs["tiny-cnn-2"]["model"] == "custom_cnn" and runs["tiny-cnn-2"]["state"] == "finished"
+    assert runs["tiny-cnn-2"].model == "custom_cnn" and runs["tiny-cnn-2"].state == "finished"
     summary = json.loads((first / "summary.json").read_text())
     assert summary["threshold"]["threshold"] == load_checkpoint(upload)["threshold"]  # Live slider start
     assert not [p for p in (trained_home / "models").iterdir() if p.name.startswith(".adding")]

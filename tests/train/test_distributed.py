@@ -145,15 +145,15 @@ def test_a_background_job_trains_with_two_processes(small_dataset: str, home: Pa
     cfg = config("custom_cnn", small_dataset, epochs=2, nproc=2, run_name="job-ddp")
     job_id = jobs.start_job([cfg])
     job = jobs.wait_job(job_id, timeout=500)
-    assert job["status"] == "done", jobs.read_log(job_id)
-    assert job["runs"] == ["job-ddp"]  # rank 0 reported its run to the job
+    assert job.status == "done", jobs.read_log(job_id)
+    assert job.runs == ["job-ddp"]  # rank 0 reported its run to the job
     summary = json.loads((home / "models" / "job-ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs_run"] == 2
     progress = json.loads((home / "jobs" / job_id / "progress.json").read_text())
     assert progress["run"] == "job-ddp" and progress["epoch"] == 2
     from facecore.cli.train import _job_line
 
-    assert "x2 processes" in _job_line(jobs.read_job(job_id) | {"progress": progress})
+    assert "x2 processes" in _job_line(jobs.read_job(job_id).to_dict() | {"progress": progress})
 
 
 @pytest.mark.timeout(600)

@@ -34,21 +34,21 @@ def test_list_runs_with_final_scores_group_and_test_evaluation(small_dataset: st
     (home / "models" / "empty-run").mkdir()
     (home / "models" / ".deleting-old-1234").mkdir()
 
-    runs = {r["run"]: r for r in list_runs()}
+    runs = {r.run: r for r in list_runs()}
     assert set(runs) == {"done-run", "stopped-run", "empty-run"}
     done = runs["done-run"]
     test = json.loads((home / "models" / "done-run" / "eval_test" / "metrics.json").read_text())
-    assert done["state"] == "finished" and done["model"] == "custom_cnn" and done["group"] == "g1"
-    assert done["dataset"] == small_dataset and done["epochs_run"] == 1 and done["best_epoch"] == 1
-    assert done["val_acc"] == summary["best"]["val_acc"] and done["val_f1"] == summary["best"]["val_f1"]
-    assert done["test_acc"] == test["accuracy"] and done["started"] and done["job"] is None
+    assert done.state == "finished" and done.model == "custom_cnn" and done.group == "g1"
+    assert done.dataset == small_dataset and done.epochs_run == 1 and done.best_epoch == 1
+    assert done.val_acc == summary["best"]["val_acc"] and done.val_f1 == summary["best"]["val_f1"]
+    assert done.test_acc == test["accuracy"] and done.started and done.job is None
     stopped = runs["stopped-run"]
-    assert stopped["state"] == "stopped" and (stopped["epochs_run"], stopped["epochs"]) == (2, 5)
-    assert stopped["best_epoch"] == 2 and stopped["val_f1"] == 0.55  # monitor val_f1 picks epoch 2
-    assert stopped["test_acc"] is None
-    assert runs["empty-run"]["state"] == "empty" and runs["empty-run"]["model"] is None
-    assert [r["run"] for r in list_runs(group="g1")] == ["done-run"]
-    assert [r["run"] for r in list_runs(dataset="other")] == ["stopped-run"]
+    assert stopped.state == "stopped" and (stopped.epochs_run, stopped.epochs) == (2, 5)
+    assert stopped.best_epoch == 2 and stopped.val_f1 == 0.55  # monitor val_f1 picks epoch 2
+    assert stopped.test_acc is None
+    assert runs["empty-run"].state == "empty" and runs["empty-run"].model is None
+    assert [r.run for r in list_runs(group="g1")] == ["done-run"]
+    assert [r.run for r in list_runs(dataset="other")] == ["stopped-run"]
 
 
 def test_delete_run_removes_it_and_refuses_other_names(home: Path) -> None:
@@ -79,16 +79,16 @@ def test_delete_refused_while_a_running_job_may_be_creating_the_run(home: Path) 
 @pytest.mark.timeout(300)
 def test_delete_refused_while_a_real_job_trains_the_run(small_dataset: str, home: Path) -> None:
     job_id = jobs.start_job([tiny(small_dataset, epochs=200)])
-    run = wait_for(lambda: jobs.read_job(job_id)["runs"], what="the job's run")[0]
-    listed = {r["run"]: r for r in list_runs()}[run]
-    assert listed["state"] == "training" and listed["job"] == job_id
+    run = wait_for(lambda: jobs.read_job(job_id).runs, what="the job's run")[0]
+    listed = {r.run: r for r in list_runs()}[run]
+    assert listed.state == "training" and listed.job == job_id
     with pytest.raises(RunError, match=f"job {job_id}; stop the job first"):
         delete_run(run)
     assert (home / "models" / run).is_dir()
     jobs.stop_job(job_id)
-    assert jobs.wait_job(job_id, timeout=120)["status"] == "stopped"
+    assert jobs.wait_job(job_id, timeout=120).status == "stopped"
     delete_run(run)
-    assert run not in {r["run"] for r in list_runs()}
+    assert run not in {r.run for r in list_runs()}
 
 
 def test_a_queued_resume_also_holds_its_run(home: Path) -> None:
