@@ -118,7 +118,12 @@ def test_enroll_with_the_camera(yunet_home: Path, app_url: str, page) -> None:
     webrtc = page.frame_locator("iframe[title*=webrtc]")
     webrtc.get_by_role("button", name="START").click()
     save = page.get_by_role("button", name="Save 3 faces as Colin")
-    save.wait_for(timeout=90_000)
+    try:
+        save.wait_for(timeout=90_000)
+    except Exception:  # keep what the user would have seen, for the next engineer
+        page.screenshot(path=str(ARTIFACTS / "dataset-enroll-timeout.png"), full_page=True)
+        (ARTIFACTS / "dataset-enroll-timeout.txt").write_text(page.inner_text("body"))
+        raise
     page.get_by_text("3 of 3 faces").wait_for(timeout=10_000)
     page.get_by_role("button", name="Start over").wait_for(timeout=10_000)
     page.wait_for_timeout(1500)  # let the fragment's run finish drawing the thumbnails
