@@ -196,3 +196,19 @@ def fc(*args: str, home: Path, check: bool = True, env: dict | None = None) -> s
     if check:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
+
+
+def press_start(player, tries: int = 3) -> None:
+    """Press a streamlit-webrtc player's START until it streams (its STOP shows).
+
+    A press that lands while the page reruns can be lost (the player is drawn again); a user
+    presses again, and so does this. Raises when ``tries`` presses did not start it.
+    """
+    for _ in range(tries):
+        player.get_by_role("button", name="START").click()
+        try:
+            player.get_by_role("button", name="STOP").wait_for(timeout=20_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            continue
+    raise AssertionError(f"the camera did not start after {tries} presses of START")

@@ -56,9 +56,7 @@ def enroll(name: str, saver: Callable[[str, list, str], None] | None = None) -> 
     if playing is None:
         snapshot_capture(state["session"])
     save = saver or partial(save_enrollment, name)
-    # polled while live video is on, not only while this run saw it playing: the rerun that reports
-    # "playing" can come late (a loaded server), and the counter must not wait for a click
-    st.fragment(enroll_progress, run_every=0.7 if playing is not None else None)(name, person, save)
+    st.fragment(enroll_progress, run_every=0.7 if playing else None)(name, person, save)
 
 
 def webrtc_capture(session: EnrollSession) -> bool | None:

@@ -16,7 +16,7 @@ import pytest
 
 from facecore.data.dataset import list_datasets, load_dataset
 from facecore.data.images import encode_jpeg, load_rgb
-from tests.helpers import ARTIFACTS, LFW, fake_camera_args
+from tests.helpers import ARTIFACTS, LFW, fake_camera_args, press_start
 
 pytestmark = pytest.mark.browser
 
@@ -116,7 +116,7 @@ def test_enroll_with_the_camera(yunet_home: Path, app_url: str, page) -> None:
     target.press("Enter")
     page.get_by_text("0 of 3 faces").wait_for(timeout=60_000)
     webrtc = page.frame_locator("iframe[title*=webrtc]")
-    webrtc.get_by_role("button", name="START").click()
+    press_start(webrtc)
     save = page.get_by_role("button", name="Save 3 faces as Colin")
     try:
         save.wait_for(timeout=90_000)

@@ -14,7 +14,7 @@ import pytest
 
 from facecore.gallery.embedders import dlib_problem
 from facecore.gallery.store import load_gallery
-from tests.helpers import ARTIFACTS, PERSON, TABLES, fake_camera_args, seen_names, shot, wait_for
+from tests.helpers import ARTIFACTS, PERSON, TABLES, fake_camera_args, press_start, seen_names, shot, wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -104,7 +104,7 @@ def enroll_and_watch(page, people_tree: Path) -> None:
     target.fill("3")
     target.press("Enter")
     page.get_by_text("0 of 3 faces").wait_for(timeout=60_000)
-    page.frame_locator("iframe[title*=webrtc]").get_by_role("button", name="START").click()
+    press_start(page.frame_locator("iframe[title*=webrtc]"))
     page.get_by_role("button", name="Save 3 faces as Colin_from_camera").click(timeout=120_000)
     page.get_by_text("Colin_from_camera +3").wait_for(timeout=120_000)
     shot(page, "gallery-webcam.png")
