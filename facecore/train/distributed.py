@@ -256,35 +256,60 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: A rank's error that only says another rank went away (the cause is that other rank).
+PEER_LOST = re.compile(r"Connection (reset|closed) by peer|remote worker|NCCL communicator was aborted")
+
+
 def _failure(lines: list[str], run_dir: Path | None, code: int) -> str:
-    """One message from torchrun's failure report: which rank, and its error."""
+    """One message from torchrun's failure report: which rank, and its error.
+
+    torchrun's "Root Cause" is the first failure it observed, which may be a survivor that lost its
+    connection to the rank that died. So the rank named is, in order: one killed by a signal other
+    than the SIGTERM torchrun sends to stop the rest; one whose error is not a lost peer; the root
+    cause.
+    """
     text = "".join(lines)
     stopped = re.search(r"TrainingStopped: (.*)", text)
     if stopped:
         return f"stopped: {stopped.group(1)}"
-    root = text.split("Root Cause", 1)[-1]
-    rank = re.search(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)", root)
-    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", root)
-    who = f"rank {rank.group(1)} (local rank {rank.group(2)})" if rank else "a rank"
-    what = ""
-    error_file = re.search(r"error_file\s*:\s*(\S+)", root)
-    if error_file and Path(error_file.group(1)).is_file():
-        try:
-            data = json.loads(Path(error_file.group(1)).read_text("utf-8"))
-            what = str(data.get("message", {}).get("message", "")).strip().splitlines()[-1]
-        except (ValueError, AttributeError, IndexError):
-            what = ""
-    if not what and exit_code and int(exit_code.group(1)) < 0:
-        sig = -int(exit_code.group(1))
-        what = f"was killed by signal {signal.Signals(sig).name if sig in signal.valid_signals() else sig}"
-    elif not what:
+    head, _, root = text.partition("Root Cause")
+    blocks = [root] + re.split(r"\n\s*\[\d+\]:\s*\n", head)[1:]  # the root cause first: ties go to it
+    described = [_describe(b) for b in blocks]
+    who, what, _ = min(described, key=lambda d: d[2])
+    if not what:
         errors = [ln.strip() for ln in lines if re.match(r"\s*\w*(Error|Exception)\b", ln)]
+        exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", root)
         what = errors[-1] if errors else f"exited with status {exit_code.group(1) if exit_code else code}"
     kept = run_dir is not None and (run_dir / "last.pt").is_file()
     hint = ""
     if kept:
         hint = f" The last finished epoch is kept in last.pt; resume with --resume {run_dir.name}."
     return f"Distributed training failed: {who} {what}.{hint}".replace("..", ".")
+
+
+def _describe(block: str) -> tuple[str, str, int]:
+    """``(who, what, priority)`` of one failure in torchrun's report (0: the likeliest cause)."""
+    rank = re.search(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)", block)
+    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", block)
+    who = f"rank {rank.group(1)} (local rank {rank.group(2)})" if rank else "a rank"
+    what = ""
+    error_file = re.search(r"error_file\s*:\s*(\S+)", block)
+    if error_file and Path(error_file.group(1)).is_file():
+        try:
+            data = json.loads(Path(error_file.group(1)).read_text("utf-8"))
+            what = str(data.get("message", {}).get("message", "")).strip().splitlines()[-1]
+        except (ValueError, AttributeError, IndexError):
+            what = ""
+    sig = -int(exit_code.group(1)) if exit_code and int(exit_code.group(1)) < 0 else 0
+    if not what and sig:
+        what = f"was killed by signal {signal.Signals(sig).name if sig in signal.valid_signals() else sig}"
+    if sig and sig != signal.SIGTERM:
+        priority = 0
+    elif what and not sig and not PEER_LOST.search(what):
+        priority = 1
+    else:
+        priority = 2
+    return who, what, priority
 
 
 def _entry(argv: Sequence[str] | None = None) -> int:

@@ -174,3 +174,16 @@ def test_two_machines_on_loopback(small_dataset: str, home: Path) -> None:
     assert summary["world_size"] == 2
     assert "(2 processes)" in outs[0][0]
     assert [d.name for d in (home / "models").iterdir()] == ["two-nodes"]  # rank 0 alone made it
+
+
+def test_the_killed_rank_is_named_even_when_a_peer_failed_first() -> None:
+    """torchrun's "Root Cause" is the first failure it saw: a peer's broken connection can come
+    before the SIGKILL of the rank that died. The message names the killed rank."""
+    block = "[{i}]:\n  rank      : {i} (local_rank: {i})\n  exitcode  : {code} (pid: 1)\n"
+    block += "  error_file: <N/A>\n"
+    report = ("Failures:\n" + block.format(i=1, code=-9) + block.format(i=2, code=-15)
+              + "-----\nRoot Cause (first observed failure):\n" + block.format(i=0, code=1)
+              + "RuntimeError: Connection reset by peer\n")  # fmt: skip
+    message = distributed._failure(report.splitlines(True), None, 1)
+    assert message.startswith("Distributed training failed: rank 1 (local rank 1) was killed by signal")
+    assert "SIGKILL" in message
