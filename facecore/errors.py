@@ -43,6 +43,10 @@ class DetectorError(FacecoreError):
     """A face detector cannot be built (unknown name, missing model file, broken OpenCV)."""
 
 
+class ModelFileError(FacecoreError):
+    """A model file that ships with facecore is missing, truncated or altered (size or sha256)."""
+
+
 class WeightsUnavailableError(FacecoreError):
     """Pretrained weights are not on this machine and cannot be downloaded."""
 
@@ -73,6 +77,10 @@ class EmbedderError(FacecoreError):
 
 class GalleryError(FacecoreError):
     """A gallery is missing, damaged, edited by hand, or cannot do what was asked."""
+
+
+class CalibrationError(GalleryError):
+    """Too few stranger faces to calibrate a gallery's threshold at the false-accept target."""
 
 
 class GalleryExistsError(GalleryError):

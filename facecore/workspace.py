@@ -38,6 +38,11 @@ def datasets_dir() -> Path:
     return home() / "datasets"
 
 
+#: a folder of ``models/`` that is never a run: the project's bundled model files live there
+#: (:mod:`facecore.pretrained`), and no run is given this name
+RESERVED_RUN_NAMES = frozenset({"pretrained"})
+
+
 def models_dir() -> Path:
     return home() / "models"
 

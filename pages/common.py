@@ -135,3 +135,19 @@ def ice_config() -> tuple[list[dict], str]:
 def ice_servers() -> list[dict]:
     """WebRTC ICE servers (see :func:`ice_config`), e.g. for ``{"iceServers": ice_servers()}``."""
     return ice_config()[0]
+
+
+def say_uncalibrated(galleries: Sequence[str]) -> None:
+    """One line for each gallery used here that is not calibrated, naming the button that calibrates it."""
+    from facecore.gallery.store import load_gallery
+
+    for name in galleries:
+        g = load_gallery(name.removeprefix("gallery:"))
+        if not g.calibrated:
+            st.warning(
+                f"Gallery '{g.name}' is not calibrated: its threshold {g.threshold:.3f} is the "
+                f"{g.embedder_name} default. Calibrate it on the Dataset page (Enroll into a gallery, "
+                "**Calibrate the threshold**) or with `python -m facecore gallery calibrate "
+                f"{g.name} --strangers FOLDER_OR_ZIP`.",
+                icon=":material/tune:",
+            )

@@ -20,7 +20,7 @@ from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_galler
 from facecore.gallery.store import list_galleries
 from facecore.mode import read_only
 from facecore.train.runs import Run, list_runs
-from pages.common import setup_page
+from pages.common import say_uncalibrated, setup_page
 from pages.widgets.compare_tabs import (
     confusion_section,
     gallery_section,
@@ -157,6 +157,7 @@ def main() -> None:
         if list_galleries():
             st.subheader("Try a photo with a gallery")
             names = [f"gallery:{g}" for g in list_galleries()]
+            say_uncalibrated(names)
             photo_section(dict(zip(names, names, strict=True)), names)
         return
     chosen = choose_runs(runs)
@@ -164,6 +165,7 @@ def main() -> None:
     if not chosen and not galleries:
         st.info("Choose at least one run or gallery to compare.")
         return
+    say_uncalibrated(galleries)
     evals = evaluate(chosen)
     evals |= evaluate_galleries(galleries, st.session_state.get("compare-dataset") or runs[0].dataset)
     if not evals:

@@ -93,15 +93,10 @@ def models_section() -> None:
 def system_section() -> None:
     st.subheader("This machine")
     st.write(device_summary())
-    yunet = find_yunet_model()
-    if yunet:
-        st.write(f"Face detection: YuNet (`{yunet}`).")
-    else:
-        st.info(
-            "Face detection uses OpenCV's Haar cascade. YuNet finds more faces (42 of 43 labelled "
-            "faces in the benchmark, against 36) and costs one small download: "
-            "`python -m facecore detectors download`."
-        )
+    try:
+        st.write(f"Face detection: YuNet (`{find_yunet_model()}`).")
+    except FacecoreError as exc:
+        st.error(f"Face detection cannot use YuNet: {exc}")
     status = weights_status()
     if status["available"]:
         st.success(f"ImageNet weights for the pretrained ResNet50 are present: `{status['path']}`")

@@ -19,7 +19,7 @@ from facecore.gallery.store import list_galleries, load_gallery
 from facecore.live.recognizer import LiveConfig, LiveRecognizer, default_runs
 from facecore.models.registry import list_models
 from facecore.train.runs import Run, list_runs
-from pages.common import loaded_run, setup_page
+from pages.common import loaded_run, say_uncalibrated, setup_page
 from pages.widgets.live_video import live_video, percent
 
 setup_page()
@@ -103,10 +103,7 @@ def gallery_threshold(spec: str) -> float:
             + "."
         )
     else:
-        st.caption(
-            f"Stored threshold {gallery.threshold:.3f}: {info.get('reason', 'not calibrated')}. "
-            "Calibrate it on the Dataset page."
-        )
+        say_uncalibrated([gallery.name])
     return float(value)
 
 

@@ -44,7 +44,7 @@ def assets() -> Path:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty workspace: FACECORE_HOME points at a fresh folder; no YuNet unless a test adds it."""
+    """An empty workspace: FACECORE_HOME points at a fresh folder (YuNet is the bundled model)."""
     root = tmp_path / "home"
     root.mkdir()
     monkeypatch.setenv("FACECORE_HOME", str(root))

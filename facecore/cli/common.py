@@ -51,11 +51,23 @@ def progress(prefix: str) -> Callable[[int, int, str], None]:
 
 
 def recognizers(args: argparse.Namespace) -> list[str]:
-    """``--model`` runs, then ``--gallery`` galleries as ``gallery:NAME``; at least one."""
+    """``--model`` runs, then ``--gallery`` galleries as ``gallery:NAME``; at least one. A gallery
+    that is not calibrated is said on stderr (:func:`say_uncalibrated`)."""
     specs = list(args.model) + [f"gallery:{g}" for g in args.gallery]
     if not specs:
         raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
+    say_uncalibrated(args.gallery)
     return specs
+
+
+def say_uncalibrated(galleries: list[str]) -> None:
+    """One ``note:`` line on stderr for each of ``galleries`` that is not calibrated."""
+    from facecore.gallery.store import load_gallery
+
+    for name in galleries:
+        note = load_gallery(name).uncalibrated_note()
+        if note:
+            print(f"note: {note}", file=sys.stderr)
 
 
 def refused_without_yes(args: argparse.Namespace, what: str) -> bool:

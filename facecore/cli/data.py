@@ -228,7 +228,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"detector": det.name, "faces": [f.to_dict() for f in faces]})
     else:
-        print(f"{len(faces)} face(s) found by {det.name}")
+        model = getattr(det, "model_path", None)
+        print(f"{len(faces)} face(s) found by {det.name}" + (f" ({model})" if model else ""))
         for f in faces:
             print(
                 f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} "
@@ -255,7 +256,8 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
         "--detector",
         default="auto",
         choices=["auto", "haar", "yunet", "none"],
-        help="face detector (auto: YuNet when its model file is present, else Haar with rotation)",
+        help="face detector (auto: YuNet, whose model ships with facecore; haar: the Haar cascade "
+        "with rotation; none: the images are already face crops)",
     )
     p.add_argument("--centre-crop", action="store_true", help="keep a centre crop when no face is found")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")

@@ -55,8 +55,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from facecore.cli.common import say_uncalibrated
     from facecore.evaluate.compare import compare_runs
 
+    say_uncalibrated(args.gallery)
     result = compare_runs(
         args.runs, out=Path(args.out), split=args.split, device=args.device, latency=not args.no_latency,
         galleries=args.gallery,

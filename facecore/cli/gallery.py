@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from facecore.cli.common import command, print_json
+from facecore.cli.common import command, print_json, say_uncalibrated
 
 
 def cmd_embedders(args: argparse.Namespace) -> int:
@@ -30,6 +30,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     g = create_gallery(args.name, embedder=args.embedder, match=args.match)
     print(f"Created gallery {g.name!r} ({g.embedder_name}, match {g.match}, threshold {g.threshold:.3f}).")
+    say_uncalibrated([g.name])
     return 0
 
 
@@ -62,6 +63,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
     else:
         print(report)
+    say_uncalibrated([report.gallery])
     return 0
 
 
@@ -84,11 +86,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         if "error" in r:
             print(f"{r['name']}: {r['error']}")
             continue
-        state = "calibrated" if r["calibrated"] else "default threshold"
+        state = "calibrated" if r["calibrated"] else "not calibrated: the embedder's default"
         print(
             f"{r['name']}: {len(r['people'])} people, {r['faces']} faces, {r['embedder']}, "
             f"threshold {r['threshold']:.3f} ({state})"
         )
+    say_uncalibrated([r["name"] for r in rows if "error" not in r and not r["calibrated"]])
     return 0
 
 
@@ -109,6 +112,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     for person, n in g.counts().items():
         print(f"  {person}: {n} face(s)")
+    say_uncalibrated([g.name])
     return 0
 
 
@@ -161,6 +165,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         split=args.split,
         strangers=args.strangers,
         target_far=args.target_far,
+        allow_few=args.allow_few,
+        keep_default=args.keep_default,
     )
     if args.json:
         print_json(out)
@@ -174,7 +180,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             + f" ({out['source']})."
         )
     else:
-        print(f"Threshold {out['threshold']:.3f} for {args.name!r}: {out['reason']}.")
+        print(f"Threshold {out['threshold']:.3f} for {args.name!r}, not calibrated: {out['reason']}.")
     if out.get("reason") and out.get("calibrated"):
         print(f"note: {out['reason']}")
     return 0
@@ -183,6 +189,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from facecore.gallery.evaluate import evaluate_gallery
 
+    say_uncalibrated([args.name])
     r = evaluate_gallery(args.name, args.dataset, split=args.split, latency=not args.no_latency)
     if args.json:
         print_json(r.to_dict())
@@ -209,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``gallery`` and its subcommands to the main CLI's subparsers."""
     from facecore.gallery.calibrate import DEFAULT_TARGET_FAR
-    from facecore.gallery.embedders import DLIB_NAME
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
     from facecore.gallery.store import DEFAULT_MATCH, MATCH_RULES
 
     gal = sub.add_parser(
@@ -224,7 +231,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = command(gsub, "create", cmd_create, "create an empty gallery")
     p.add_argument("name")
-    p.add_argument("--embedder", default=DLIB_NAME, help=f"{DLIB_NAME} (default) or run:RUN")
+    p.add_argument(
+        "--embedder",
+        default=DEFAULT_EMBEDDER,
+        help=f"{SFACE_NAME} or {DLIB_NAME} (pretrained), or run:RUN (default {DEFAULT_EMBEDDER})",
+    )
     p.add_argument(
         "--match",
         default=DEFAULT_MATCH,
@@ -247,7 +258,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photos", nargs="*", help="photos of --person")
     p.add_argument("--largest", action="store_true", help="a photo with several faces: take the largest")
     p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
-    p.add_argument("--embedder", default=DLIB_NAME, help="for a new gallery (default dlib_resnet)")
+    p.add_argument(
+        "--embedder",
+        help=f"for a new gallery: {SFACE_NAME}, {DLIB_NAME} or run:RUN (default {DEFAULT_EMBEDDER}); "
+        "an existing gallery keeps its own",
+    )
 
     p = command(gsub, "list", cmd_list, "list galleries", json=True)
 
@@ -288,7 +303,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", default="val", choices=["train", "val", "test"], help="with --dataset (default val)"
     )
-    p.add_argument("--strangers", metavar="FOLDER_OR_ZIP", help="photos of people not in the gallery")
+    p.add_argument(
+        "--strangers",
+        metavar="FOLDER_OR_ZIP",
+        help="photos of people not in the gallery: a flat folder, one folder per person, or a zip of either",
+    )
+    few = p.add_mutually_exclusive_group()
+    few.add_argument(
+        "--allow-few",
+        action="store_true",
+        help="calibrate even with fewer strangers than the target needs (1/target: 100 for 1%%); "
+        "the threshold then sits just above the most similar stranger",
+    )
+    few.add_argument(
+        "--keep-default",
+        action="store_true",
+        help="with fewer strangers than the target needs, keep the embedder's default threshold "
+        "(the gallery stays not calibrated) instead of failing",
+    )
     p.add_argument(
         "--target-far",
         type=float,

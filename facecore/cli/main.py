@@ -28,7 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives a list positional (``gallery enroll NAME --person P PHOTO...``) only the words
+    # before the first option; the photos after it come back here and are taken as what they are.
+    takes_photos = isinstance(getattr(args, "photos", None), list)
+    if extra and takes_photos and not any(e.startswith("-") for e in extra):
+        args.photos += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except FacecoreError as exc:

@@ -66,20 +66,26 @@ def _class_and_rest(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     return parts[0], parts[1:]
 
 
-def open_source(src: str | Path, *, limits: ZipLimits | None = None) -> SourceListing:
-    """List ``src``: a folder with one subfolder per class, or a ``.zip`` laid out the same way."""
+def open_source(src: str | Path, *, limits: ZipLimits | None = None, loose: bool = False) -> SourceListing:
+    """List ``src``: a folder with one subfolder per class, or a ``.zip`` laid out the same way.
+
+    ``loose``: images directly in the folder (or at the zip's top) are taken too, with the class
+    ``""`` (for sources where the class does not matter, such as photos of strangers); otherwise
+    they are refused as not inside a class folder.
+    """
     path = Path(src)
     if path.is_dir():
-        return list_folder(path)
+        return list_folder(path, loose=loose)
     if not path.exists():
         raise DatasetError(f"{src}: no such file or folder.")
     if not zipfile.is_zipfile(path):
         raise UnsafeArchiveError(f"{src}: not a folder and not a zip archive.")
-    return list_zip(path, limits=limits or ZipLimits())
+    return list_zip(path, limits=limits or ZipLimits(), loose=loose)
 
 
-def list_folder(root: Path) -> SourceListing:
-    """List a folder tree: ``root/<class>/**/<image>``; symlinks are not followed."""
+def list_folder(root: Path, *, loose: bool = False) -> SourceListing:
+    """List a folder tree: ``root/<class>/**/<image>`` (and ``root/<image>`` when ``loose``);
+    symlinks are not followed."""
     items: list[SourceItem] = []
     problems: list[SourceProblem] = []
     folders: list[str] = []
@@ -88,6 +94,12 @@ def list_folder(root: Path) -> SourceListing:
             continue
         if entry.is_symlink():
             problems.append(SourceProblem(entry.name, "symbolic links are not followed; skipped."))
+            continue
+        if entry.is_file() and loose:
+            if entry.suffix.lower() in IMAGE_EXTENSIONS:
+                items.append(SourceItem("", entry.name, entry.read_bytes))
+            else:
+                problems.append(SourceProblem(entry.name, _not_image_message(entry.suffix)))
             continue
         if entry.is_file():
             problems.append(
@@ -156,7 +168,7 @@ def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def list_zip(path: Path, *, limits: ZipLimits) -> SourceListing:
+def list_zip(path: Path, *, limits: ZipLimits, loose: bool = False) -> SourceListing:
     """List a zip archive's image entries under ``limits``; refuse the archive or entries."""
     try:
         zf = zipfile.ZipFile(path)
@@ -202,13 +214,14 @@ def list_zip(path: Path, *, limits: ZipLimits) -> SourceListing:
         if info.is_dir():
             folders.add(parts[0])
             continue
-        if len(parts) == 1:
+        if len(parts) == 1 and not loose:
             problems.append(
                 SourceProblem(name, "file is not inside a class folder (one folder per person); skipped.")
             )
             continue
-        cls = parts[0]
-        folders.add(cls)
+        cls = parts[0] if len(parts) > 1 else ""
+        if cls:
+            folders.add(cls)
         key = "/".join(parts).casefold()
         if key in seen_lower:
             problems.append(

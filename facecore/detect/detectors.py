@@ -8,12 +8,12 @@ records (box, score, landmarks, angle); :func:`crop_face` turns one into an upri
 
 Detectors:
 
-- ``yunet``: OpenCV's YuNet CNN (``cv2.FaceDetectorYN``); accurate, needs a small ``.onnx`` file
-  (see :func:`download_yunet`).
+- ``yunet``: OpenCV's YuNet CNN (``cv2.FaceDetectorYN``); accurate; its small ``.onnx`` file ships
+  in ``models/pretrained/`` (:func:`download_yunet` fetches updates).
 - ``haar``: OpenCV's frontal-face Haar cascade; ships with ``opencv-python<5``. When nothing is
   found upright it retries on rotated copies of the image, so tilted heads are found too.
 - ``none``: the whole image is the face (for datasets that are already cropped).
-- ``auto``: YuNet when its model file is found, else Haar with rotation.
+- ``auto``: YuNet (the model that ships with facecore, or a downloaded update).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 from facecore.download import download_file
 from facecore.errors import DetectorError, DownloadError
 from facecore.mode import require_writable
+from facecore.pretrained import bundled_path
 from facecore.workspace import detectors_dir
 
 Box = tuple[int, int, int, int]
@@ -350,9 +351,11 @@ class NoneDetector:
 # Finding, downloading and choosing detectors
 
 
-def find_yunet_model(explicit: str | Path | None = None) -> Path | None:
+def find_yunet_model(explicit: str | Path | None = None) -> Path:
     """The YuNet model to use: ``explicit``, else ``$FACECORE_YUNET``, else the newest
-    ``face_detection_yunet*.onnx`` in ``detectors_dir()``; ``None`` when there is none.
+    ``face_detection_yunet*.onnx`` in ``detectors_dir()`` (put there by ``detectors download``:
+    an update), else the copy that ships in the project's ``models/pretrained/`` (checked by
+    size and sha256; :class:`~facecore.errors.ModelFileError` when it is damaged).
 
     An explicit path or the environment variable is returned even if the file is missing, so
     that the caller reports the mistake instead of silently using another detector.
@@ -363,12 +366,14 @@ def find_yunet_model(explicit: str | Path | None = None) -> Path | None:
     if env:
         return Path(env).expanduser()
     folder = detectors_dir()
-    if not folder.is_dir():
-        return None
-    candidates = [p for p in folder.glob(YUNET_GLOB) if p.is_file() and p.stat().st_size > 0]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
+    candidates = (
+        [p for p in folder.glob(YUNET_GLOB) if p.is_file() and p.stat().st_size > 0]
+        if folder.is_dir()
+        else []
+    )
+    if candidates:
+        return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
+    return bundled_path("yunet")
 
 
 def _yunet_file_name(url: str) -> str:
@@ -420,7 +425,8 @@ def create_detector(
 ) -> Detector:
     """Build a detector by name: ``auto``, ``haar``, ``yunet`` or ``none``.
 
-    ``auto`` is YuNet when its model is found (see :func:`find_yunet_model`), else Haar.
+    ``auto`` is YuNet: its model ships with facecore (see :func:`find_yunet_model`), and a
+    missing or damaged model is an error, never a silent switch to Haar.
     ``rotate`` turns the Haar detector's rotation retry on or off.
     """
     key = (name or "").strip().lower()
@@ -432,16 +438,7 @@ def create_detector(
         return NoneDetector()
     if key == "haar":
         return HaarDetector(rotate=rotate)
-    model = find_yunet_model(yunet_model)
-    if model is not None:
-        return YuNetDetector(model)
-    if key == "yunet":
-        raise DetectorError(
-            "The YuNet detector needs its model file (face_detection_yunet_*.onnx), which is not "
-            "on this machine. "
-            + _YUNET_HOWTO.format(url=YUNET_URL, folder=detectors_dir(), env=YUNET_ENV)
-        )
-    return HaarDetector(rotate=rotate)
+    return YuNetDetector(find_yunet_model(yunet_model))
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,12 +6,18 @@ score against the gallery is compared with thresholds from 0 to 1 in steps of 0.
 (:func:`facecore.evaluate.openset.sweep`, the same sweep as the trained runs'), and the lowest threshold
 whose false-accept rate is at most the target is stored (:func:`facecore.evaluate.openset.suggest_threshold`).
 Known faces of the same split, when there are some, give the share of enrolled people still
-named at each threshold. With no strangers at all, the embedder's published default is kept and
-the gallery says so.
+named at each threshold. Calibration cannot fail in silence: with fewer strangers than the target
+needs (:func:`min_strangers`, 100 for 1%), it is refused with the count and what to add, unless
+the caller explicitly calibrates on the few (``allow_few``) or keeps the embedder's measured
+default (``keep_default``, and the gallery says it is not calibrated).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.data.sources import open_source
 from facecore.detect.detectors import create_detector
-from facecore.errors import FacecoreError, GalleryError
+from facecore.errors import CalibrationError, FacecoreError, GalleryError
 from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.gallery.enroll import face_of_photo, recrop
 from facecore.gallery.match import GalleryModel, load_gallery_model
@@ -60,16 +66,24 @@ def dataset_faces(
 
 
 def folder_faces(model: GalleryModel, src: str | Path) -> tuple[list[np.ndarray], list[str]]:
-    """Every photo of a folder or zip of strangers, its largest face cropped; refused photos listed."""
+    """Every photo of a folder or zip of strangers (flat, or one folder per person), its largest
+    face cropped; the photos refused, with their reasons."""
     det = create_detector("auto")
-    crops, problems = [], []
-    for item in open_source(src).items:
+    listing = open_source(src, loose=True)
+    crops, problems = [], [f"{p.path}: {p.message}" for p in listing.problems]
+    for item in listing.items:
         try:
             image = load_rgb(item.read(), name=item.path)
-            crops.append(face_of_photo(image, det, margin=model.margin, largest=True, label=item.path))
+            crops.append(face_of_photo(image, det, margin=model.margin, largest=True, label=item.path).crop)
         except FacecoreError as exc:
             problems.append(str(exc))
     return crops, problems
+
+
+def min_strangers(target_far: float) -> int:
+    """Stranger faces needed to calibrate at ``target_far``: enough that one accepted stranger is
+    a false-accept rate of at most the target (100 for 1%)."""
+    return math.ceil(1.0 / target_far - 1e-9)
 
 
 def sweep_table(model: GalleryModel, scores: np.ndarray, labels: list[str]) -> list[dict[str, float | None]]:
@@ -86,13 +100,24 @@ def calibrate_gallery(
     *,
     dataset: str | None = None,
     split: str = "val",
-    strangers: str | Path | None = None,
+    strangers: str | Path | bytes | None = None,
     target_far: float = DEFAULT_TARGET_FAR,
+    allow_few: bool = False,
+    keep_default: bool = False,
 ) -> dict[str, Any]:
-    """Calibrate and store the threshold of gallery ``name``; return what was stored."""
+    """Calibrate and store the threshold of gallery ``name``; return what was stored.
+
+    Strangers come from ``dataset``'s ``split`` (its Unknown class and people not enrolled) and/or
+    ``strangers``, a folder or zip of photos (flat, or one folder per person; a zip may be given
+    as bytes). Fewer usable stranger faces than :func:`min_strangers` needs for ``target_far``
+    raise :class:`CalibrationError` saying how many were found and what to add, unless
+    ``allow_few`` (calibrate on them anyway: the threshold sits just above the most similar
+    stranger, at a resolution of one in their number) or ``keep_default`` (store the embedder's
+    measured default, marked not calibrated).
+    """
     require_writable("Calibrating a gallery")
-    if not 0 <= target_far < 1:
-        raise GalleryError(f"The false-accept target must be between 0 and 1, got {target_far}.")
+    if not 0 < target_far < 1:
+        raise GalleryError(f"The false-accept target must be between 0 and 1 (exclusive), got {target_far}.")
     if dataset is None and strangers is None:
         raise GalleryError(
             "Name the faces to calibrate on: a dataset (with --dataset) or a folder of strangers."
@@ -106,10 +131,12 @@ def calibrate_gallery(
         scores = score_crops(model, crops)
         sources.append(f"dataset {dataset} ({split})")
     if strangers is not None:
-        crops, problems = folder_faces(model, strangers)
+        with _as_path(strangers) as path:
+            crops, problems = folder_faces(model, path)
         scores = np.concatenate([scores, score_crops(model, crops)])
         labels += ["Unknown"] * len(crops)
-        sources.append(f"strangers from {Path(strangers).name}")
+        where = "an upload" if isinstance(strangers, bytes) else Path(strangers).name
+        sources.append(f"strangers from {where}")
     n_strangers = sum(label not in model.classes for label in labels)
     rows = sweep_table(model, scores, labels)
     known = [i for i, label in enumerate(labels) if label in model.classes]
@@ -120,17 +147,20 @@ def calibrate_gallery(
         "n_known": len(known),
         "problems": problems[:20],
     }
-    if n_strangers == 0:
-        g = model.gallery
-        threshold = model.embedder.default_threshold
+    need = min_strangers(target_far)
+    few = n_strangers < need
+    if few and not keep_default and not (allow_few and n_strangers > 0):
+        raise CalibrationError(_too_few(name, info, need, len(problems), allow_few))
+    if few and keep_default:
+        default = model.embedder.default_threshold
         info.update(
             calibrated=False,
             reason=(
-                f"no faces of people outside the gallery in {info['source']} to calibrate on; using "
-                f"{model.embedder.default_threshold_source}"
+                f"{n_strangers} stranger face(s) in {info['source']}, fewer than the {need} a "
+                f"{target_far:.1%} false-accept rate needs; kept {model.embedder.default_threshold_source}"
             ),
         )
-        return _store(g, threshold, info, rows, scores, labels)
+        return _store(model.gallery, default, info, rows, scores, labels)
     suggested = suggest_threshold(rows, target_far)
     threshold = float(suggested["threshold"])
     info.update(
@@ -139,9 +169,48 @@ def calibrate_gallery(
         known_accepted=suggested.get("known_accepted"),
         known_accuracy=suggested.get("known_accuracy"),
     )
-    if suggested.get("reason"):
-        info["reason"] = suggested["reason"]
+    reasons = [suggested["reason"]] if suggested.get("reason") else []
+    if few:
+        info["coarse"] = True
+        reasons.append(
+            f"only {n_strangers} strangers (a {target_far:.1%} rate needs {need}): the threshold sits "
+            f"just above the most similar stranger, and the false-accept rate is known to 1 in {n_strangers}"
+        )
+    if reasons:
+        info["reason"] = "; ".join(reasons)
     return _store(model.gallery, threshold, info, rows, scores, labels)
+
+
+def _too_few(name: str, info: dict[str, Any], need: int, refused: int, allow_few: bool) -> str:
+    n, far = info["n_strangers"], info["target_far"]
+    found = f"{n} usable stranger face(s) in {info['source']}" + (
+        f" ({refused} photo(s) refused: no face or not an image)" if refused else ""
+    )
+    ways = [
+        "add photos of people who are not in the gallery (--strangers FOLDER_OR_ZIP: a flat folder, "
+        "one folder per person, or a zip of either)"
+    ]
+    if n > 0:
+        ways.append(f"raise --target-far to {1.0 / n:.3f} or more")
+        if not allow_few:
+            ways.append("calibrate on these anyway with --allow-few")
+    ways.append("keep the embedder's default threshold with --keep-default")
+    return (
+        f"Cannot calibrate gallery {name!r}: {found}; a false-accept rate of {far:.1%} needs at "
+        f"least {need}. Either " + ", or ".join(ways) + "."
+    )
+
+
+@contextlib.contextmanager
+def _as_path(strangers: str | Path | bytes) -> Iterator[Path]:
+    """A path for ``strangers``: itself, or an uploaded zip's bytes in a temporary file."""
+    if not isinstance(strangers, bytes):
+        yield Path(strangers)
+        return
+    with tempfile.TemporaryDirectory(prefix="facecore-strangers-") as tmp:
+        path = Path(tmp) / "strangers.zip"
+        path.write_bytes(strangers)
+        yield path
 
 
 def _store(
@@ -161,4 +230,11 @@ def _store(
     return {"gallery": g.name, "threshold": threshold, **info}
 
 
-__all__ = ["DEFAULT_TARGET_FAR", "calibrate_gallery", "dataset_faces", "score_crops", "sweep_table"]
+__all__ = [
+    "DEFAULT_TARGET_FAR",
+    "calibrate_gallery",
+    "dataset_faces",
+    "min_strangers",
+    "score_crops",
+    "sweep_table",
+]

@@ -1,14 +1,17 @@
 """Where enrolled faces come from: a dataset, a folder or zip of photos, uploaded photos, a webcam.
 
 Each source yields ``(person, face crop)`` pairs for :func:`facecore.gallery.store.enroll_crops`
-and reports every photo it refused (not an image, no face, more than one face). A photo to
-enroll must show one face, the person's: with two, facecore cannot know which is theirs
-(``largest=True`` takes the largest instead, for photos where the others are far behind).
+and reports every photo it refused (not an image, no face, several faces of similar size). A photo
+with several faces is enrolled by its largest face when that face is clearly the largest (at least
+:data:`CLEAR_LARGEST` times the area of the next: the person photographed, with others behind),
+and the report says so; when two faces are close in size facecore cannot know which is the
+person's, and the photo is refused (``largest=True`` takes the largest anyway).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,28 +34,51 @@ def recrop(crop: np.ndarray, from_margin: float, to_margin: float, size: int = C
     return crop_face(crop, Detection(box, 1.0), margin=to_margin, size=size)
 
 
+#: a photo's largest face is taken as the person's when its area is at least this many times the
+#: next face's; closer calls are refused
+CLEAR_LARGEST = 1.5
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """The face taken from a photo, and a note when the photo held others too."""
+
+    crop: np.ndarray
+    note: str | None = None
+
+
 def face_of_photo(
     image_rgb: np.ndarray, detector: Detector, *, margin: float, largest: bool = False, label: str = "photo"
-) -> np.ndarray:
-    """The one face of a photo, cropped at ``margin``; :class:`EnrollmentError` for none or several."""
+) -> PhotoFace:
+    """The person's face of a photo, cropped at ``margin``: its only face, or its clearly largest.
+
+    :class:`EnrollmentError` for no face, or for several faces of which none is at least
+    :data:`CLEAR_LARGEST` times the area of the next (unless ``largest``).
+    """
     found = detector.detect(image_rgb)
     if not found:
         raise EnrollmentError(f"{label}: no face found; use a photo where the face is clear and upright.")
-    if len(found) > 1 and not largest:
+    if len(found) == 1:
+        return PhotoFace(crop_face(image_rgb, found[0], margin=margin, size=CROP_SIZE))
+    first, second = sorted(found, key=lambda d: d.area, reverse=True)[:2]
+    ratio = first.area / max(second.area, 1)
+    if ratio < CLEAR_LARGEST and not largest:
         raise EnrollmentError(
-            f"{label}: {len(found)} faces found; enroll a photo with only this person's face "
-            "(or crop it), so nobody else is enrolled under their name."
+            f"{label}: {len(found)} faces found and the largest is only {ratio:.1f}x the area of the "
+            f"next (at least {CLEAR_LARGEST:g}x tells it is this person's); crop the photo to their "
+            "face, or take the largest anyway (--largest)."
         )
-    return crop_face(image_rgb, found[0], margin=margin, size=CROP_SIZE)
+    note = f"{len(found)} faces found; took the largest ({ratio:.1f}x the area of the next)"
+    return PhotoFace(crop_face(image_rgb, first, margin=margin, size=CROP_SIZE), note)
 
 
-def _margin_for(name: str, embedder: str) -> float:
+def _margin_for(name: str, embedder: str | None) -> float:
     path = gallery_path(name)
     if path.is_dir():
         return load_gallery(name).margin
-    from facecore.gallery.embedders import create_embedder
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder
 
-    return create_embedder(embedder).margin
+    return create_embedder(embedder or DEFAULT_EMBEDDER).margin
 
 
 def enroll_dataset(
@@ -61,7 +87,7 @@ def enroll_dataset(
     *,
     split: str = "train",
     people: Sequence[str] | None = None,
-    embedder: str = "dlib_resnet",
+    embedder: str | None = None,
 ) -> EnrollReport:
     """Enroll every face of ``split`` of ``dataset`` (the ``Unknown`` class excepted: strangers are
     for calibration), or only those of ``people``."""
@@ -102,9 +128,10 @@ def _photo_faces(
         try:
             data = source() if callable(source) else source
             image = load_rgb(data, name=label)  # type: ignore[arg-type]
-            faces.append(
-                (person, face_of_photo(image, detector, margin=margin, largest=largest, label=label))
-            )
+            face = face_of_photo(image, detector, margin=margin, largest=largest, label=label)
+            faces.append((person, face.crop))
+            if face.note:
+                report.notes.append({"source": label, "message": face.note})
         except FacecoreError as exc:
             report.problems.append({"source": label, "message": str(exc).removeprefix(f"{label}: ")})
     return faces
@@ -117,9 +144,10 @@ def enroll_photos(
     *,
     detector: str | Detector = "auto",
     largest: bool = False,
-    embedder: str = "dlib_resnet",
+    embedder: str | None = None,
 ) -> EnrollReport:
-    """Enroll ``person`` from photos ``(label, bytes or path)``: each must show exactly one face."""
+    """Enroll ``person`` from photos ``(label, bytes or path)``: each must show one face, or one
+    clearly larger than the others (see :func:`face_of_photo`)."""
     det = create_detector(detector) if isinstance(detector, str) else detector
     report = EnrollReport(gallery=name)
     margin = _margin_for(name, embedder)
@@ -144,7 +172,7 @@ def enroll_source(
     *,
     detector: str | Detector = "auto",
     largest: bool = False,
-    embedder: str = "dlib_resnet",
+    embedder: str | None = None,
 ) -> EnrollReport:
     """Enroll from a folder or zip with one subfolder per person (an ``Unknown`` folder is skipped)."""
     listing = open_source(src)
@@ -167,7 +195,7 @@ def enroll_webcam_crops(
     crops: Sequence[np.ndarray],
     *,
     crop_margin: float = 0.25,
-    embedder: str = "dlib_resnet",
+    embedder: str | None = None,
 ) -> EnrollReport:
     """Enroll the crops an :class:`~facecore.data.enroll.EnrollSession` accepted (its checks passed)."""
     if not crops:
@@ -181,6 +209,8 @@ __all__ = [
     "enroll_photos",
     "enroll_source",
     "enroll_webcam_crops",
+    "CLEAR_LARGEST",
+    "PhotoFace",
     "face_of_photo",
     "recrop",
 ]

@@ -37,7 +37,7 @@ from facecore.errors import (
     GalleryExistsError,
     GalleryMismatchError,
 )
-from facecore.gallery.embedders import DLIB_NAME, Embedder, create_embedder
+from facecore.gallery.embedders import DEFAULT_EMBEDDER, DEFAULT_THRESHOLDS, Embedder, create_embedder
 from facecore.mode import require_writable
 
 FORMAT = "facecore.gallery/1"
@@ -90,13 +90,32 @@ class Gallery:
         return out
 
     @property
+    def calibrated(self) -> bool:
+        return bool(self.threshold_info.get("calibrated"))
+
+    @property
     def threshold(self) -> float:
+        """The calibrated threshold; for a gallery never calibrated, its embedder's measured
+        default as facecore has it now (so galleries made before a better default get it too)."""
+        if not self.calibrated and self.embedder_name in DEFAULT_THRESHOLDS:
+            return DEFAULT_THRESHOLDS[self.embedder_name]
         return float(self.meta["threshold"])
 
     @property
     def threshold_info(self) -> dict[str, Any]:
         info = self.meta.get("threshold_info")
         return info if isinstance(info, dict) else {}
+
+    def uncalibrated_note(self) -> str | None:
+        """One line for every output that uses this gallery while it is not calibrated (with the
+        command that calibrates it), or None once it is."""
+        if self.calibrated:
+            return None
+        return (
+            f"gallery {self.name!r} is not calibrated: threshold {self.threshold:.3f} is the "
+            f"{self.embedder_name} default; calibrate it on your strangers: python -m facecore "
+            f"gallery calibrate {self.name} --strangers FOLDER_OR_ZIP"
+        )
 
     def faces_of(self, person: str) -> list[Path]:
         return [self.path / f for f, p in zip(self.files, self.person, strict=True) if p == person]
@@ -120,7 +139,7 @@ class Gallery:
             "people": self.counts(),
             "faces": len(self.files),
             "threshold": self.threshold,
-            "calibrated": bool(info.get("calibrated")),
+            "calibrated": self.calibrated,
             "threshold_source": info.get("source"),
             "target_far": info.get("target_far"),
             "updated": self.meta.get("updated"),
@@ -135,6 +154,8 @@ class EnrollReport:
     added: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    #: photos enrolled with a remark (e.g. several faces, the clearly largest taken)
+    notes: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -147,6 +168,7 @@ class EnrollReport:
             "total": self.total,
             "duplicates": self.duplicates,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
     def __str__(self) -> str:
@@ -157,6 +179,7 @@ class EnrollReport:
         if self.duplicates:
             lines.append(f"{self.duplicates} face(s) already enrolled, skipped")
         lines += [f"  {p['source']}: {p['message']}" for p in self.problems]
+        lines += [f"  {n['source']}: {n['message']}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -324,7 +347,7 @@ def _default_threshold(embedder: Embedder) -> tuple[float, dict[str, Any]]:
     }
 
 
-def create_gallery(name: str, *, embedder: str = DLIB_NAME, match: str = DEFAULT_MATCH) -> Gallery:
+def create_gallery(name: str, *, embedder: str = DEFAULT_EMBEDDER, match: str = DEFAULT_MATCH) -> Gallery:
     """A new, empty gallery ``name`` for ``embedder``; refused when one exists."""
     require_writable("Creating a gallery")
     if match not in MATCH_RULES:
@@ -375,11 +398,13 @@ def enroll_crops(
     *,
     report: EnrollReport | None = None,
     create: bool = True,
-    embedder: str = DLIB_NAME,
+    embedder: str | None = None,
 ) -> EnrollReport:
     """Enroll face crops ``(person, RGB crop at the gallery's margin)`` into gallery ``name``.
 
-    The gallery is created (with ``embedder``) when it does not exist and ``create`` is true.
+    The gallery is created (with ``embedder``, default :data:`DEFAULT_EMBEDDER`) when it does not
+    exist and ``create`` is true; an ``embedder`` named for an existing gallery that uses another
+    is refused (``gallery rebuild --embedder`` moves a gallery).
     Faces already enrolled (same JPEG bytes) are skipped. All embeddings are computed before the
     gallery is locked; the new gallery is swapped in at once.
     """
@@ -392,8 +417,14 @@ def enroll_crops(
                 f"No gallery {name!r}; create it first (python -m facecore gallery create {name})."
             )
         with contextlib.suppress(GalleryExistsError):  # created by another writer meanwhile
-            create_gallery(name, embedder=embedder)
+            create_gallery(name, embedder=embedder or DEFAULT_EMBEDDER)
     gallery = load_gallery(name)
+    if embedder is not None and embedder.strip() != gallery.embedder_name:
+        raise GalleryMismatchError(
+            f"Gallery {gallery.name!r} uses the {gallery.embedder_name} embedder, not {embedder}; "
+            f"enroll without --embedder, or move it first: python -m facecore gallery rebuild "
+            f"{gallery.name} --embedder {embedder}."
+        )
     report.gallery = gallery.name
     if not items:
         return report

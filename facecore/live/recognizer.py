@@ -160,7 +160,8 @@ def _mean(values: Iterable[float]) -> float:
 
 
 def live_detector(name: str = "auto") -> Detector:
-    """A detector fit for video: YuNet when its model file is found, else Haar without rotation.
+    """A detector fit for video: YuNet (``auto``, its model ships with facecore), or Haar without
+    rotation when asked for.
 
     ``name``: ``auto``, ``yunet`` or ``haar``. Haar's rotation retry costs up to a second per frame,
     so live video uses it upright only. Images are downscaled by :class:`LiveRecognizer` first.
@@ -169,13 +170,7 @@ def live_detector(name: str = "auto") -> Detector:
     if key not in ("auto", "yunet", "haar"):
         raise FacecoreError(f"Live video uses the auto, yunet or haar detector, not {name!r}.")
     if key != "haar":
-        model = find_yunet_model()
-        if model is not None:
-            return YuNetDetector(model)
-        if key == "yunet":
-            from facecore.detect.detectors import create_detector
-
-            return create_detector("yunet")  # raises, saying how to get the model file
+        return YuNetDetector(find_yunet_model())
     return HaarDetector(rotate=False)
 
 

@@ -109,6 +109,8 @@ def _claim(base: str) -> Path:
     candidate, n = name, 2
     while True:
         try:
+            if candidate in workspace.RESERVED_RUN_NAMES:
+                raise FileExistsError(candidate)
             (root / candidate).mkdir()
             return root / candidate
         except FileExistsError:

@@ -255,6 +255,8 @@ def new_run_dir(config: TrainConfig) -> Path:
     path, k = root / name, 1
     while True:  # mkdir is the claim: two trainers starting at once never share a folder
         try:
+            if path.name in workspace.RESERVED_RUN_NAMES:
+                raise FileExistsError(path)
             path.mkdir()
             return path
         except FileExistsError:

@@ -179,7 +179,11 @@ def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[R
     if not root.is_dir():
         return []
     busy = _active_runs()
-    runs = [read_run(p, busy) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    runs = [
+        read_run(p, busy)
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in workspace.RESERVED_RUN_NAMES
+    ]
     runs = [
         r for r in runs
         if (dataset is None or r.dataset == dataset) and (group is None or r.group == group)

@@ -166,8 +166,8 @@ def import_options() -> dict:
             "Face detector",
             DETECTORS,
             key="add-detector",
-            help="auto: YuNet when its model file is present, else the Haar cascade with rotation; "
-            "none: the images are already face crops.",
+            help="auto: YuNet (its model ships with facecore); haar: the Haar cascade with "
+            "rotation; none: the images are already face crops.",
         )
         centre = st.checkbox("Keep a centre crop when no face is found", key="add-centre")
     return {"detector": detector, "no_face": "centre_crop" if centre else "report"}

@@ -13,11 +13,12 @@ from typing import Any
 import streamlit as st
 
 from facecore.data.dataset import UNKNOWN, FaceDataset
-from facecore.errors import FacecoreError
+from facecore.errors import CalibrationError, FacecoreError
 from facecore.evaluate.figures import threshold_curve_figure
-from facecore.gallery.embedders import dlib_problem
+from facecore.gallery.embedders import DEFAULT_EMBEDDER, list_embedders
 from facecore.gallery.store import Gallery, list_galleries, load_gallery, remove_person, rename_person
 from facecore.mode import read_only
+from pages.common import say_uncalibrated
 
 NEW = "New gallery…"
 SOURCES = ("This dataset's training faces", "Photos of one person", "Webcam")
@@ -61,10 +62,37 @@ def choose_gallery(ds: FaceDataset | None) -> str | None:
     return name.strip() or None
 
 
+def choose_embedder(name: str) -> str | None:
+    """For a new gallery, the embedder (the pretrained ones, then trained runs); None for an
+    existing gallery, which keeps its own."""
+    if name in list_galleries():
+        return None
+    infos = [i for i in list_embedders() if i.available]
+    for i in list_embedders(runs=False):
+        if not i.available:
+            st.warning(f"The {i.name} embedder is not available: {i.problem}")
+    names = [i.name for i in infos]
+    if not names:
+        return None
+    about = {i.name: i.description for i in infos}
+    choice = st.selectbox(
+        "Embedder",
+        names,
+        index=names.index(DEFAULT_EMBEDDER) if DEFAULT_EMBEDDER in names else 0,
+        key="gallery-embedder",
+        help="How faces are turned into vectors. sface is the default: the more accurate of the two "
+        "pretrained embedders at 1% false accepts on held-out LFW faces (README, Galleries).",
+    )
+    st.caption(about[choice])
+    return choice
+
+
 def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., None] | None) -> None:
     """The three ways in; ``capture(name, saver=...)`` is the Dataset page's webcam capture."""
     # imported here: they load PyTorch, which the rest of the Dataset page does not need
     from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_webcam_crops
+
+    embedder = choose_embedder(name)
 
     sources = [s for s in SOURCES if (ds is not None or s != SOURCES[0]) and (capture or s != SOURCES[2])]
     how = st.radio("Enroll from", sources, horizontal=True, key="gallery-source")
@@ -79,11 +107,11 @@ def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., Non
             f"Enroll {len(people)} people into '{name}'", type="primary", key="gallery-enroll-dataset"
         ):
             with st.spinner("Embedding faces..."):
-                _do(lambda: enroll_dataset(name, ds.name), str)
+                _do(lambda: enroll_dataset(name, ds.name, embedder=embedder), str)
     elif how == SOURCES[1]:
         person = st.text_input("Person", key="gallery-person", placeholder="e.g. Ada Lovelace")
         files = st.file_uploader(
-            "Photos (one face each)",
+            "Photos (their face alone, or clearly the largest)",
             type=["jpg", "jpeg", "png", "bmp", "webp"],
             accept_multiple_files=True,
             key="gallery-photos",
@@ -96,12 +124,12 @@ def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., Non
         ):
             photos = [(f.name, f.getvalue()) for f in files]
             with st.spinner("Finding and embedding faces..."):
-                _do(lambda: enroll_photos(name, person.strip(), photos), str)
+                _do(lambda: enroll_photos(name, person.strip(), photos, embedder=embedder), str)
     else:
 
         def save(person: str, crops: list, _detector: str) -> None:
             st.session_state.pop("enroll", None)
-            _do(lambda: enroll_webcam_crops(name, person.strip(), crops), str)
+            _do(lambda: enroll_webcam_crops(name, person.strip(), crops, embedder=embedder), str)
 
         capture(name, saver=save)  # type: ignore[misc]
 
@@ -141,7 +169,7 @@ def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
             )
         )
     else:
-        st.markdown(f"**Threshold {g.threshold:.3f}** (not calibrated): {info.get('reason', '')}.")
+        say_uncalibrated([g.name])
     if info.get("reason") and info.get("calibrated"):
         st.caption(info["reason"])
     curve = g.calibration()
@@ -155,26 +183,60 @@ def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
             ),
             use_container_width=True,
         )
-    if read_only() or ds is None:
-        return
+    if not read_only():
+        calibrate_section(g, ds)
+
+
+def calibrate_section(g: Gallery, ds: FaceDataset | None) -> None:
+    """Calibrate on a dataset split's strangers and/or an uploaded zip of strangers' photos; too
+    few strangers for the target is refused with the count, unless the box below is ticked."""
+    from facecore.gallery.calibrate import calibrate_gallery, min_strangers
+
     left, right = st.columns([1, 2])
-    far = left.number_input("False-accept target (%)", 0.0, 50.0, 1.0, 0.1, key="gallery-far") / 100
-    split = right.radio(
+    far = left.number_input("False-accept target (%)", 0.1, 50.0, 1.0, 0.1, key="gallery-far") / 100
+    splits = ["val", "train"] if ds is not None else []
+    source = right.radio(
         "Strangers from",
-        ["val", "train"],
+        [*splits, "upload"],
         horizontal=True,
         key="gallery-cal-split",
-        format_func=lambda s: f"{ds.name}: {s} split ({UNKNOWN} and people not enrolled)",
+        format_func=lambda s: (
+            "a zip of strangers' photos" if s == "upload"
+            else f"{ds.name}: {s} split ({UNKNOWN} and people not enrolled)"
+        ),
     )
-    if st.button("Calibrate the threshold", key="gallery-calibrate"):
-        from facecore.gallery.calibrate import calibrate_gallery
+    upload = None
+    if source == "upload":
+        upload = st.file_uploader(
+            "Photos of people not in the gallery (a zip: flat, or one folder per person)",
+            type=["zip"],
+            key="gallery-strangers-zip",
+        )
+    few = st.checkbox(
+        f"Calibrate even with fewer than {min_strangers(far)} strangers (the threshold then sits just "
+        "above the most similar one)",
+        key="gallery-allow-few",
+    )
+    waiting = source == "upload" and not upload
+    if st.button("Calibrate the threshold", key="gallery-calibrate", disabled=waiting):
+        kwargs = {"strangers": upload.getvalue()} if upload else {"dataset": ds.name, "split": source}
+
+        def work() -> dict:
+            try:
+                return calibrate_gallery(g.name, target_far=far, allow_few=few, **kwargs)
+            except CalibrationError as exc:
+                raise CalibrationError(
+                    f"{exc} On this page: upload a zip of strangers' photos, raise the target, or tick "
+                    "'Calibrate even with fewer'."
+                ) from exc
 
         with st.spinner("Scoring strangers' faces..."):
             _do(
-                lambda: calibrate_gallery(g.name, dataset=ds.name, split=split, target_far=far),
+                work,
                 lambda r: (
-                    f"Threshold {r['threshold']:.3f} stored"
-                    + ("" if r.get("calibrated") else f" ({r.get('reason')})")
+                    f"Threshold {r['threshold']:.3f} stored: {r.get('far') or 0:.1%} of "
+                    f"{r['n_strangers']} strangers accepted"
+                    + (f" ({r['reason']})" if r.get("reason") else "")
                     + "."
                 ),
             )
@@ -208,13 +270,10 @@ def gallery_section(ds: FaceDataset | None, capture: Callable[..., None] | None)
     ``capture``: the Dataset page's webcam capture, called as ``capture(name, saver=...)``; None
     where that capture is on the page already (its widgets cannot be drawn twice)."""
     st.caption(
-        "A gallery recognises the people enrolled in it by comparing face embeddings (dlib's "
-        "pretrained face descriptor): no training, a few photos a person, and a threshold "
-        "calibrated on strangers' faces. Use it on the Live and Compare pages."
+        "A gallery recognises the people enrolled in it by comparing face embeddings (a pretrained "
+        "face embedder: SFace or dlib's descriptor): no training, a few photos a person, and a "
+        "threshold calibrated on strangers' faces. Use it on the Live and Compare pages."
     )
-    problem = dlib_problem()
-    if problem:
-        st.warning(f"The pretrained face embedder is not available: {problem}")
     _flash()
     name = choose_gallery(ds)
     if not name:

@@ -309,11 +309,15 @@ def test_auto_picks_yunet_from_env(home: Path, yunet_path: Path, monkeypatch) ->
     assert isinstance(detector, Detector)
 
 
-def test_auto_falls_back_to_haar(home: Path) -> None:
-    assert find_yunet_model() is None
-    detector = create_detector("auto")
+def test_auto_is_the_bundled_yunet_on_a_fresh_workspace_and_haar_when_asked(home: Path) -> None:
+    from facecore.pretrained import BUNDLED, pretrained_dir
+
+    assert not (home / "detectors").exists()
+    assert find_yunet_model() == pretrained_dir() / BUNDLED["yunet"].filename
+    assert isinstance(create_detector("auto"), YuNetDetector)
+    detector = create_detector("haar")
     assert isinstance(detector, HaarDetector) and detector.rotate
-    assert not create_detector("auto", rotate=False).rotate
+    assert not create_detector("haar", rotate=False).rotate
 
 
 def test_auto_finds_newest_model_in_detectors_dir(home: Path, yunet_path: Path) -> None:
@@ -329,9 +333,20 @@ def test_auto_finds_newest_model_in_detectors_dir(home: Path, yunet_path: Path) 
     assert create_detector("yunet").name == "yunet"
 
 
-def test_yunet_without_model_says_how_to_get_it(home: Path) -> None:
+def test_a_missing_bundled_yunet_is_an_error_not_a_switch_to_haar(
+    home: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from facecore.errors import ModelFileError
+
+    monkeypatch.setenv("FACECORE_PRETRAINED", str(tmp_path / "nothing"))
+    for name in ("auto", "yunet"):
+        with pytest.raises(ModelFileError, match="face_detection_yunet_2026may.onnx is missing; restore it"):
+            create_detector(name)
+
+
+def test_an_explicit_yunet_path_that_is_missing_says_how_to_get_it(home: Path) -> None:
     with pytest.raises(DetectorError, match="detectors download") as info:
-        create_detector("yunet")
+        create_detector("yunet", yunet_model=home / "nope.onnx")
     assert str(home / "detectors") in str(info.value)
 
 
