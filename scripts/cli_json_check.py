@@ -73,7 +73,7 @@ def build(home: Path) -> None:
     fc(home, "evaluate", "--model", "tiny-cnn", "--no-latency")
     fc(home, "gallery", "create", "g")
     fc(home, "gallery", "enroll", "g", "--dataset", "faces")
-    fc(home, "gallery", "calibrate", "g", "--dataset", "faces")
+    fc(home, "gallery", "calibrate", "g", "--dataset", "faces", "--allow-few")
     print(f"built {home}")
 
 
@@ -100,7 +100,7 @@ def commands(src: Path, tmp: str) -> dict[str, list[str]]:
         "gallery-list": ["gallery", "list", "--json"],
         "gallery-show": ["gallery", "show", "g", "--json"],
         "gallery-evaluate": ["gallery", "evaluate", "g", "--dataset", "faces", "--no-latency", "--json"],
-        "gallery-calibrate": ["gallery", "calibrate", "g", "--dataset", "faces", "--json"],
+        "gallery-calibrate": ["gallery", "calibrate", "g", "--dataset", "faces", "--allow-few", "--json"],
     }
 
 
