@@ -20,6 +20,12 @@ After ``--warmup`` seconds the benchmark measures, for ``--seconds``:
 face embedder and cosine matching); ``--gallery-size N`` first enrolls N LFW photos into a gallery
 ``bench-N`` (once; kept in ``--home``).
 
+Widgets are found by the keys the page gives them (``live-run``, ``live-precision``, ...), the player
+by its key ``live-webrtc`` (not a stale copy a rerun leaves for a moment), and every choice waits
+for the page's reruns to end before the next one. A run that decides Unknown by its embedding's
+cosine to the class centroids has no int8 copy: the page runs it in float32 under ``int8`` and
+``auto`` and says why, and so do the table's notes.
+
 ``resnet50_pretrained`` has exactly the architecture of ``resnet50_scratch`` (the same speed), so
 it is not measured separately. Prints a Markdown table (or JSON with ``--json``) and the load average.
 """
@@ -46,6 +52,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.helpers import key_class, press_start, settle, webrtc_player  # noqa: E402 - after sys.path
 
 DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
 CHROMIUM = "/usr/bin/chromium"
@@ -196,7 +204,105 @@ def stats_line(page) -> str:
     return next((t for t in texts if t.startswith("video ")), "")
 
 
-LABELS = {"auto": "Auto: the faster", "float32": "float32", "int8": "int8 (CPU)"}
+#: the Live page's Precision options (pages/live.py, PRECISION_LABELS) and the widget keys it uses
+LABELS = {
+    "auto": "Auto: the faster of float32 and int8 for each model, timed on this machine",
+    "float32": "float32",
+    "int8": "int8 (CPU)",
+}
+PLAYER_KEY = "live-webrtc"
+TIMED = re.compile(r"(float32|int8) \(float32 [\d.]+ ms, int8 [\d.]+ ms per face\)")
+
+
+def open_live(page, url: str) -> None:
+    """Open the Live page and wait until its first run (and the player's own rerun) is over."""
+    page.goto(url)
+    page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
+    page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
+    settle(page)
+
+
+def widget(page, key: str):
+    """The element container of the page's widget ``key`` (Streamlit's ``st-key-...`` class)."""
+    return page.locator(f"div.{key_class(key)}")
+
+
+def fail(page, what: str) -> None:
+    shot = Path(tempfile.gettempdir()) / "facecore-bench-live-settings.png"
+    page.screenshot(path=str(shot), full_page=True)
+    text = page.get_by_test_id("stMain").inner_text()
+    raise SystemExit(f"{what} (screenshot {shot}); the page reads:\n{text}")
+
+
+def choose_radio(page, key: str, label: str, tries: int = 3) -> None:
+    """Set the radio ``key`` to ``label``, pressing again if a rerun lost the press."""
+    option = widget(page, key).get_by_role("radio", name=label, exact=True)
+    for _ in range(tries):
+        if option.is_checked():
+            return
+        widget(page, key).get_by_text(label, exact=True).click()  # the label: the input is hidden
+        settle(page)
+    if not option.is_checked():
+        fail(page, f"{key} did not switch to {label!r}")
+
+
+def shown(page, key: str, value: str) -> bool:
+    """True when the selectbox ``key`` shows ``value`` (alone, or followed by its description)."""
+    text = widget(page, key).get_by_role("combobox").input_value()  # the shown option's label
+    return text == value or text.startswith(value + " ")
+
+
+def choose_option(page, key: str, value: str, tries: int = 3) -> None:
+    """Pick ``value`` in the selectbox ``key`` (its option reads ``value`` or ``value  (...)``)."""
+    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(value)}(\s|$)"))
+    for _ in range(tries):
+        if shown(page, key, value):
+            return
+        widget(page, key).get_by_test_id("stSelectbox").click()
+        option.click()
+        settle(page)
+    if not shown(page, key, value):
+        fail(page, f"{key} did not switch to {value!r}")
+
+
+def open_expander(page, label: str) -> None:
+    """Unfold the expander ``label`` (left as it is when already open)."""
+    expander = page.get_by_test_id("stExpander").filter(has_text=label)
+    if expander.locator("details").get_attribute("open") is None:
+        expander.locator("summary").click()
+    expander.locator("details[open]").get_by_test_id("stExpanderDetails").and_(
+        page.locator(":not([inert])")
+    ).wait_for(timeout=10_000)
+
+
+def precision_note(page) -> tuple[dict[str, str], dict[str, str]]:
+    """The page's precision captions: per model, its precision note, and why int8 is not used."""
+    notes: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for text in page.get_by_test_id("stCaptionContainer").all_inner_texts():
+        if text.startswith("Classifying in "):
+            for part in text.removeprefix("Classifying in ").removesuffix(".").split("; "):
+                name, _, note = part.rpartition(": ")
+                notes[name] = note
+        elif " runs in float32: " in text:
+            name, _, why = text.partition(" runs in float32: ")
+            problems[name] = why
+    return notes, problems
+
+
+def check_precision(page, precision: str) -> str:
+    """What the settled page says each model classifies in, checked against ``precision``."""
+    notes, problems = precision_note(page)
+
+    def fits(name: str, note: str) -> bool:
+        if precision == "float32" or (note == "float32" and name in problems):  # int8 not possible
+            return note == "float32"
+        return note == "int8" if precision == "int8" else bool(TIMED.fullmatch(note))
+
+    if not notes or not all(fits(name, note) for name, note in notes.items()):
+        fail(page, f"the page did not switch to {precision} ({notes}, {problems})")
+    said = "; ".join(f"{name}: {note}" for name, note in notes.items())
+    return said + "".join(f"; {name} cannot run in int8: {why}" for name, why in problems.items())
 
 
 def measure(
@@ -210,38 +316,12 @@ def measure(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Open Live, pick ``run`` and the precision, stream the fake camera and measure (see above)."""
-    page.goto(url)
-    page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
-    page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
-    one = page.get_by_text("One model", exact=True)
-    if one.count():  # with galleries in the workspace the page starts on "A gallery"
-        one.click()
-    page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
-    page.get_by_role("option").filter(has_text=run).first.click()
-    page.get_by_text(f"Calibrated on the validation split: {run}").wait_for(timeout=30_000)
-    idle = (
-        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'"
-    )
-    page.wait_for_function(idle, timeout=180_000)  # the first run has built its recognizer
-    page.get_by_text("Performance", exact=True).click()
-    page.get_by_test_id("stRadio").filter(has_text="Precision").get_by_text(
-        LABELS[precision], exact=precision != "auto"
-    ).click()
-    expected = {
-        "auto": r"Classifying in .*: (float32|int8) \(float32 [\d.]+ ms, int8 [\d.]+ ms per face\)",
-        "float32": r"Classifying in .*: float32\.$",
-        "int8": r"Classifying in .*: int8\.$",
-    }[precision]
-    note = page.get_by_text(re.compile(expected)).first
-    try:  # the page rebuilds the recognizer for the new setting (auto times both precisions)
-        note.wait_for(timeout=180_000)
-    except Exception:
-        shot = Path(tempfile.gettempdir()) / "facecore-bench-live-settings.png"
-        page.screenshot(path=str(shot), full_page=True)
-        text = page.get_by_test_id("stMain").inner_text()
-        raise SystemExit(f"the page did not switch to {precision}; it reads:\n{text}") from None
-    chosen = note.inner_text()
+    open_live(page, url)
+    choose_radio(page, "live-models", "One model")  # with galleries the page starts on "A gallery"
+    choose_option(page, "live-run", run)  # the first run builds its recognizer (auto times both)
+    open_expander(page, "Performance")
+    choose_radio(page, "live-precision", LABELS[precision])  # rebuilds the recognizer if changed
+    chosen = check_precision(page, precision)
     settings = set_workers(page, workers, threads)
     return {"run": run, "precision": precision, "chosen": chosen, **stream(page, warmup, seconds, settings)}
 
@@ -249,8 +329,11 @@ def measure(
 def set_workers(page, workers: int | None, threads: int | None) -> dict[str, int]:
     """Set the Performance sliders (None: leave the page's default); return the values in force."""
     settings = {}
-    for label, value in (("Frames recognised at once", workers), ("Torch threads", threads)):
-        box = page.get_by_test_id("stSlider").filter(has_text=label)
+    for label, key, value in (
+        ("Frames recognised at once", "live-workers", workers),
+        ("Torch threads", "live-threads", threads),
+    ):
+        box = widget(page, key)
         slider = box.get_by_role("slider")
         now = int(box.get_by_test_id("stSliderThumbValue").inner_text())
         settings[label] = value = now if value is None else value  # None: the page's default
@@ -258,33 +341,37 @@ def set_workers(page, workers: int | None, threads: int | None) -> dict[str, int
             slider.focus()
             for _ in range(abs(value - now)):
                 slider.press("ArrowRight" if value > now else "ArrowLeft")
-            page.wait_for_timeout(1500)
-        assert int(box.get_by_test_id("stSliderThumbValue").inner_text()) == value, label
+            settle(page)
+        if int(box.get_by_test_id("stSliderThumbValue").inner_text()) != value:
+            fail(page, f"{label} did not move to {value}")
     return settings
 
 
 def measure_gallery(page, url: str, gallery: str, warmup: float, seconds: float, workers: int | None) -> dict:
     """Open Live, recognise with ``gallery``, stream the fake camera and measure."""
-    page.goto(url)
-    page.get_by_test_id("stSidebarNav").get_by_text("Live", exact=True).click()
-    page.get_by_role("heading", name="Live", exact=True).wait_for(timeout=60_000)
-    page.get_by_text("A gallery (enrolled people)", exact=True).click()
-    page.get_by_test_id("stSelectbox").filter(has_text="Gallery").click()
-    page.get_by_role("option").filter(has_text=gallery).first.click()
-    note = page.get_by_text(re.compile(r"Classifying in gallery .*enrolled faces")).first
-    note.wait_for(timeout=180_000)
-    page.get_by_text("Performance", exact=True).click()
+    open_live(page, url)
+    choose_radio(page, "live-models", "A gallery (enrolled people)")
+    choose_option(page, "live-gallery", gallery)
+    from facecore.gallery.store import load_gallery  # FACECORE_HOME is --home (prepare_workspace)
+
+    faces = f"matched against {len(load_gallery(gallery).files)} enrolled faces"
+    notes, _ = precision_note(page)
+    if not any(note.endswith(faces) for note in notes.values()):
+        fail(page, f"the page does not classify with gallery {gallery}'s faces ({notes})")
+    open_expander(page, "Performance")
     settings = set_workers(page, workers, None)
-    return {"run": f"gallery:{gallery}", "precision": "-", "chosen": note.inner_text(),
-            **stream(page, warmup, seconds, settings)}
+    chosen = "; ".join(f"{name}: {note}" for name, note in notes.items())
+    figures = stream(page, warmup, seconds, settings)
+    return {"run": f"gallery:{gallery}", "precision": "-", "chosen": chosen, **figures}
 
 
 def stream(page, warmup: float, seconds: float, settings: dict[str, int]) -> dict[str, Any]:
     """Press START, wait ``warmup`` s, then sample the page's stats for ``seconds``."""
-    player = page.frame_locator("iframe[title*='webrtc']")
-    player.get_by_role("button", name="START").click()
-    player.locator("video").first.wait_for(timeout=60_000)
-    frame = next(f for f in page.frames if "webrtc" in f.url)
+    settle(page)
+    player = webrtc_player(page, PLAYER_KEY)  # the live video's player, not a stale copy
+    press_start(player)
+    player.locator("video").wait_for(timeout=60_000)
+    frame = player.owner.element_handle().content_frame()
     time.sleep(warmup)
     frame.evaluate(FRAME_COUNTER)
     time.sleep(0.5)

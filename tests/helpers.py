@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -212,3 +213,50 @@ def press_start(player, tries: int = 3) -> None:
         except Exception:  # noqa: BLE001 - playwright's TimeoutError
             continue
     raise AssertionError(f"the camera did not start after {tries} presses of START")
+
+
+# --- Streamlit pages in the browser -------------------------------------------------------------
+
+#: True while the page is settled: the script is not running, no element waits to be drawn
+#: (skeleton) and none is stale (kept from the previous run until this one ends). Remembers when
+#: it last saw the page busy in ``window.__facecoreBusyAt``, so a wait can ask for a quiet spell.
+SETTLED = """quiet => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = !app || app.getAttribute('data-test-script-state') !== 'notRunning'
+    || document.querySelector('[data-testid="stSkeleton"], [data-stale="true"]') !== null;
+  const now = performance.now();
+  if (busy || window.__facecoreBusyAt === undefined) window.__facecoreBusyAt = now;
+  return !busy && now - window.__facecoreBusyAt >= quiet;
+}"""
+
+
+def settle(page, quiet_ms: int = 1500, timeout_s: float = 180.0) -> None:
+    """Wait until the page's script has finished and stayed idle for ``quiet_ms``.
+
+    One rerun can start another (a component that mounts afresh sends its value, and that
+    reruns the script), and a click that lands during a rerun can hit an element that is then
+    replaced: wait for this before reading the page or pressing anything on it.
+    """
+    page.evaluate("() => { window.__facecoreBusyAt = undefined; }")  # the spell starts now
+    page.wait_for_function(SETTLED, arg=quiet_ms, polling=50, timeout=timeout_s * 1000)
+
+
+def key_class(key: str) -> str:
+    """The CSS class Streamlit gives the element container of a widget created with ``key``."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+
+
+def webrtc_player(page, key: str):
+    """The frame of the ``webrtc_streamer(key=key)`` player on the page (a Playwright FrameLocator).
+
+    Only the player of that key, and not a stale copy: when a rerun moves the player (an element
+    above it appears or goes), Streamlit mounts a new one and keeps the old one, faded, until the
+    run ends, so two players of the same key can be on the page for a moment.
+    """
+    try:  # streamlit-webrtc registers its frontend under a key of its own, made from ``key``
+        from streamlit_webrtc.component import generate_frontend_component_key
+    except ImportError:  # an older streamlit-webrtc: the component has ``key`` itself
+        container = f"div.{key_class(key)}"
+    else:
+        container = f"div.{key_class(generate_frontend_component_key(key))}"
+    return page.frame_locator(f"{container}:not([data-stale='true']) iframe")

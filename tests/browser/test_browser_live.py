@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS, PERSON, TABLES, fake_camera_args, seen_names, shot, train_tiny
+from tests.helpers import (
+    ARTIFACTS,
+    PERSON,
+    TABLES,
+    fake_camera_args,
+    seen_names,
+    settle,
+    shot,
+    train_tiny,
+    webrtc_player,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -43,9 +53,9 @@ def test_live_page_names_the_person_in_the_camera(live_run: str, app_url: str, p
     for _ in range(10):
         slider.press("ArrowRight")
     page.get_by_test_id("stSlider").filter(has_text="0.10").wait_for(timeout=30_000)
-    player = page.frame_locator("iframe[title*='webrtc']")
+    player = webrtc_player(page, "live-webrtc")  # the live video's player, never a stale copy
     player.get_by_role("button", name="START").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)  # let the rerun from the slider settle
+    settle(page)  # let the rerun from the slider end: a press during it can be lost
     shot(page, "live-ready.png")
 
     player.get_by_role("button", name="START").click()
