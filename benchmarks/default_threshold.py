@@ -81,11 +81,13 @@ def crops_of(paths: list[Path], margin: float) -> tuple[list[np.ndarray], list[P
 
 
 def threshold_at(scores: np.ndarray, target: float) -> float:
-    """The lowest threshold (steps of 0.001) accepting at most ``target`` of ``scores``."""
-    for t in np.round(np.arange(0.0, 1.0005, 0.001), 3):
-        if float(np.mean(scores >= t)) <= target:
-            return float(t)
-    return 1.0
+    """The lowest threshold (steps of 0.001) accepting at most ``target`` of the strangers' best
+    ``scores``: the product's own calibration sweep (``gallery calibrate``)."""
+    from facecore.evaluate.openset import suggest_threshold, sweep_scores
+
+    n = len(scores)
+    rows = sweep_scores(scores, np.zeros(n, int), np.ones(n, int), 1, steps=1001)
+    return round(float(suggest_threshold(rows, target)["threshold"]), 3)
 
 
 def ms_per_face(embedder, crops: list[np.ndarray]) -> float:
