@@ -67,10 +67,11 @@ def choose_embedder(name: str) -> str | None:
     existing gallery, which keeps its own."""
     if name in list_galleries():
         return None
-    infos = [i for i in list_embedders() if i.available]
-    for i in list_embedders(runs=False):
+    every = list_embedders()
+    for i in every:
         if not i.available:
             st.warning(f"The {i.name} embedder is not available: {i.problem}")
+    infos = [i for i in every if i.available]
     names = [i.name for i in infos]
     if not names:
         return None
