@@ -14,6 +14,7 @@ from facecore.detect.detectors import find_yunet_model
 from facecore.mode import MODE_ENV, mode_problem, read_only
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
+    from facecore.gallery.store import Gallery
     from facecore.live.inference import LoadedModel, Predictor
 
 
@@ -137,12 +138,13 @@ def ice_servers() -> list[dict]:
     return ice_config()[0]
 
 
-def say_uncalibrated(galleries: Sequence[str]) -> None:
-    """One line for each gallery used here that is not calibrated, naming the button that calibrates it."""
+def say_uncalibrated(galleries: Sequence[str | Gallery]) -> None:
+    """One line for each gallery used here (a name, ``gallery:NAME``, or a gallery the page has
+    loaded already) that is not calibrated, naming the button that calibrates it."""
     from facecore.gallery.store import load_gallery
 
-    for name in galleries:
-        g = load_gallery(name.removeprefix("gallery:"))
+    for item in galleries:
+        g = load_gallery(item.removeprefix("gallery:")) if isinstance(item, str) else item
         if not g.calibrated:
             st.warning(
                 f"Gallery '{g.name}' is not calibrated: its threshold {g.threshold:.3f} is the "

@@ -103,7 +103,7 @@ def gallery_threshold(spec: str) -> float:
             + "."
         )
     else:
-        say_uncalibrated([gallery.name])
+        say_uncalibrated([gallery])
     return float(value)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from facecore.errors import FacecoreError
+
+if TYPE_CHECKING:
+    from facecore.gallery.store import Gallery
 
 
 def command(
@@ -60,12 +64,13 @@ def recognizers(args: argparse.Namespace) -> list[str]:
     return specs
 
 
-def say_uncalibrated(galleries: list[str]) -> None:
-    """One ``note:`` line on stderr for each of ``galleries`` that is not calibrated."""
+def say_uncalibrated(galleries: Sequence[str | Gallery]) -> None:
+    """One ``note:`` line on stderr for each of ``galleries`` (names, or galleries already
+    loaded) that is not calibrated."""
     from facecore.gallery.store import load_gallery
 
-    for name in galleries:
-        note = load_gallery(name).uncalibrated_note()
+    for g in galleries:
+        note = (load_gallery(g) if isinstance(g, str) else g).uncalibrated_note()
         if note:
             print(f"note: {note}", file=sys.stderr)
 

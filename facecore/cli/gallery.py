@@ -30,7 +30,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     g = create_gallery(args.name, embedder=args.embedder, match=args.match)
     print(f"Created gallery {g.name!r} ({g.embedder_name}, match {g.match}, threshold {g.threshold:.3f}).")
-    say_uncalibrated([g.name])
+    say_uncalibrated([g])
     return 0
 
 
@@ -112,7 +112,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     for person, n in g.counts().items():
         print(f"  {person}: {n} face(s)")
-    say_uncalibrated([g.name])
+    say_uncalibrated([g])
     return 0
 
 

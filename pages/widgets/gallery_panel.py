@@ -170,7 +170,7 @@ def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
             )
         )
     else:
-        say_uncalibrated([g.name])
+        say_uncalibrated([g])
     if info.get("reason") and info.get("calibrated"):
         st.caption(info["reason"])
     curve = g.calibration()
