@@ -80,7 +80,12 @@ class GalleryError(FacecoreError):
 
 
 class CalibrationError(GalleryError):
-    """Too few stranger faces to calibrate a gallery's threshold at the false-accept target."""
+    """Too few stranger faces to calibrate a gallery's threshold at the false-accept target;
+    ``found`` is how many there were."""
+
+    def __init__(self, message: str, *, found: int = 0) -> None:
+        super().__init__(message)
+        self.found = found
 
 
 class GalleryExistsError(GalleryError):

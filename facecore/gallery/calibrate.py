@@ -150,7 +150,7 @@ def calibrate_gallery(
     need = min_strangers(target_far)
     few = n_strangers < need
     if few and not keep_default and not (allow_few and n_strangers > 0):
-        raise CalibrationError(_too_few(name, info, need, len(problems), allow_few))
+        raise CalibrationError(_too_few(name, info, need, len(problems), allow_few), found=n_strangers)
     if few and keep_default:
         default = model.embedder.default_threshold
         info.update(

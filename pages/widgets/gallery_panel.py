@@ -226,10 +226,10 @@ def calibrate_section(g: Gallery, ds: FaceDataset | None) -> None:
             try:
                 return calibrate_gallery(g.name, target_far=far, allow_few=few, **kwargs)
             except CalibrationError as exc:
-                raise CalibrationError(
-                    f"{exc} On this page: upload a zip of strangers' photos, raise the target, or tick "
-                    "'Calibrate even with fewer'."
-                ) from exc
+                ways = "upload a zip of strangers' photos" + (
+                    ", raise the target, or tick 'Calibrate even with fewer'" if exc.found else ""
+                )
+                raise CalibrationError(f"{exc} On this page: {ways}.", found=exc.found) from exc
 
         with st.spinner("Scoring strangers' faces..."):
             _do(
