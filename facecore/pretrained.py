@@ -1,7 +1,7 @@
 """The pretrained model files that ship inside the project, checked before use.
 
-They live in the project's ``models/pretrained/`` folder (beside the trained-model store, which
-never lists this folder as a run), each with its licence file. Every file is checked against the
+They live in the package's ``model_files/`` folder (package data: a checkout and an installed
+wheel hold the same files), each with its licence file. Every file is checked against the
 size and sha256 recorded here the first time a process uses it: a missing, truncated or altered
 file is refused with :class:`~facecore.errors.ModelFileError` naming the file and the fix, never
 replaced by something else in silence.
@@ -21,8 +21,8 @@ from pathlib import Path
 from facecore.errors import ModelFileError
 
 PRETRAINED_ENV = "FACECORE_PRETRAINED"
-#: the folder name inside ``models/`` that holds the bundled files (never a trained run)
-PRETRAINED_DIR_NAME = "pretrained"
+#: the folder of the ``facecore`` package that holds the bundled files
+PRETRAINED_DIR_NAME = "model_files"
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ _LOCK = threading.Lock()
 
 
 def pretrained_dir() -> Path:
-    """``$FACECORE_PRETRAINED``, else ``models/pretrained`` of the project this code belongs to."""
+    """``$FACECORE_PRETRAINED``, else the ``model_files`` folder of this ``facecore`` package."""
     env = os.environ.get(PRETRAINED_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "models" / PRETRAINED_DIR_NAME
+    return Path(__file__).resolve().parent / PRETRAINED_DIR_NAME
 
 
 def _sha256(path: Path) -> str:
@@ -89,8 +89,8 @@ def bundled_path(key: str) -> Path:
     folder = pretrained_dir()
     path = folder / spec.filename
     fix = (
-        f"restore it from the project (git checkout -- models/{PRETRAINED_DIR_NAME}/{spec.filename}) "
-        f"or reinstall facecore"
+        f"restore it (in a checkout: git checkout -- facecore/{PRETRAINED_DIR_NAME}/{spec.filename}; "
+        f"installed: pip install --force-reinstall --no-deps facecore)"
     )
     if not path.is_file():
         raise ModelFileError(f"The bundled model file {path} is missing; {fix}.")

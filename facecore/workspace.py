@@ -38,8 +38,8 @@ def datasets_dir() -> Path:
     return home() / "datasets"
 
 
-#: a folder of ``models/`` that is never a run: the project's bundled model files live there
-#: (:mod:`facecore.pretrained`), and no run is given this name
+#: a folder of ``models/`` that is never a run: checkouts of facecore 0.1 kept the bundled model
+#: files there (now ``facecore/model_files``), so no run is given this name
 RESERVED_RUN_NAMES = frozenset({"pretrained"})
 
 

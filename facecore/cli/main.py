@@ -15,9 +15,9 @@ from facecore.cli import bench, data, evaluate, gallery, live, models, train
 from facecore.errors import FacecoreError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m facecore") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facecore",
+        prog=prog,
         description="facecore: face datasets, detection, three models compared, training and recognition.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m facecore") -> int:
+    parser = build_parser(prog)
     args, extra = parser.parse_known_args(argv)
     # argparse gives a list positional (``gallery enroll NAME --person P PHOTO...``) only the words
     # before the first option; the photos after it come back here and are taken as what they are.
@@ -45,3 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The ``facecore`` console script (installed with the package): ``python -m facecore``."""
+    raise SystemExit(main(prog="facecore"))

@@ -9,7 +9,7 @@ records (box, score, landmarks, angle); :func:`crop_face` turns one into an upri
 Detectors:
 
 - ``yunet``: OpenCV's YuNet CNN (``cv2.FaceDetectorYN``); accurate; its small ``.onnx`` file ships
-  in ``models/pretrained/`` (:func:`download_yunet` fetches updates).
+  in ``facecore/model_files/`` (:func:`download_yunet` fetches updates).
 - ``haar``: OpenCV's frontal-face Haar cascade; ships with ``opencv-python<5``. When nothing is
   found upright it retries on rotated copies of the image, so tilted heads are found too.
 - ``none``: the whole image is the face (for datasets that are already cropped).
@@ -354,7 +354,7 @@ class NoneDetector:
 def find_yunet_model(explicit: str | Path | None = None) -> Path:
     """The YuNet model to use: ``explicit``, else ``$FACECORE_YUNET``, else the newest
     ``face_detection_yunet*.onnx`` in ``detectors_dir()`` (put there by ``detectors download``:
-    an update), else the copy that ships in the project's ``models/pretrained/`` (checked by
+    an update), else the copy that ships in the package's ``facecore/model_files/`` (checked by
     size and sha256; :class:`~facecore.errors.ModelFileError` when it is damaged).
 
     An explicit path or the environment variable is returned even if the file is missing, so

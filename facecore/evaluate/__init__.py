@@ -1,3 +1,29 @@
 """Evaluation: metrics on a split, predictions, open set, comparison reports, figures and speed
 benchmarks.
 """
+
+from facecore._lazy import lazy_exports
+
+_EXPORTS = {
+    "MAX_RUNS": ".compare",
+    "cli_names": ".compare",
+    "metrics_table": ".compare",
+    "operating_points": ".compare",
+    "short_names": ".compare",
+    "summary_row": ".compare",
+    "cached_evaluation": ".evaluation",
+    "evaluate_run": ".evaluation",
+    "bars_figure": ".figures",
+    "confusion_select_figure": ".figures",
+    "cost_figure": ".figures",
+    "curves_figure": ".figures",
+    "faces_image": ".figures",
+    "openset_threshold_figure": ".figures",
+    "threshold_curve_figure": ".figures",
+    "cell_rows": ".predictions",
+    "merged_predictions": ".predictions",
+    "prediction_filters": ".predictions",
+    "Evaluation": ".result",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -8,3 +8,27 @@
 * :mod:`~facecore.gallery.evaluate`: the runs' metrics, for a gallery on a dataset split;
 * :mod:`~facecore.cli.gallery`: ``python -m facecore gallery ...``.
 """
+
+from facecore._lazy import lazy_exports
+
+_EXPORTS = {
+    "calibrate_gallery": ".calibrate",
+    "min_strangers": ".calibrate",
+    "DEFAULT_EMBEDDER": ".embedders",
+    "list_embedders": ".embedders",
+    "enroll_dataset": ".enroll",
+    "enroll_photos": ".enroll",
+    "enroll_source": ".enroll",
+    "enroll_webcam_crops": ".enroll",
+    "cached_gallery_evaluation": ".evaluate",
+    "evaluate_gallery": ".evaluate",
+    "load_gallery_model": ".match",
+    "create_gallery": ".store",
+    "delete_gallery": ".store",
+    "list_galleries": ".store",
+    "load_gallery": ".store",
+    "remove_person": ".store",
+    "rename_person": ".store",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -7,7 +7,7 @@ Three kinds, one interface (:class:`Embedder`), built by name with :func:`create
   files come from the ``face-recognition-models`` package (or ``$FACECORE_DLIB_MODELS``); dlib
   itself from ``dlib-bin``. facecore does not train it.
 * ``sface``: OpenCV Zoo's SFace (128-d), aligned with YuNet's 5 landmarks; its file ships in
-  ``models/pretrained/`` and is checked by sha256 (:mod:`facecore.pretrained`).
+  ``facecore/model_files/`` and is checked by sha256 (:mod:`facecore.pretrained`).
 * ``run:<RUN>``: the penultimate-layer features of a run trained here (the three models), so a
   run can be used as a classifier (as before) or as an embedder against a gallery.
 
@@ -277,7 +277,7 @@ class SFaceEmbedder:
     """OpenCV Zoo's SFace (128-d, LFW 99.40%), aligned with YuNet's 5 landmarks, through OpenCV's
     ``FaceRecognizerSF``.
 
-    The model file ships in ``models/pretrained/`` and is checked (size, sha256) when the
+    The model file ships in ``facecore/model_files/`` and is checked (size, sha256) when the
     embedder is built. The face box inside a crop is known (centred, side ``size / (1 + 2 *
     margin)``): YuNet runs on the crop for the landmarks of the face nearest its centre, and
     ``alignCrop`` warps it to the 112x112 that SFace was trained on. Where YuNet finds no face in
@@ -432,7 +432,7 @@ def list_embedders(*, runs: bool = True) -> list[EmbedderInfo]:
         EmbedderInfo(
             SFACE_NAME,
             "OpenCV Zoo SFace, 128-d, LFW 99.40% (aligned with YuNet's 5 landmarks; ships in "
-            "models/pretrained)",
+            "facecore/model_files)",
             trained_here=False,
             available=sface is None,
             problem=sface,

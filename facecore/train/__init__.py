@@ -1,1 +1,21 @@
 """Training: the config, the loop and its callbacks, DDP, background jobs and the runs it writes."""
+
+from facecore._lazy import lazy_exports
+
+_EXPORTS = {
+    "add_run": ".addrun",
+    "MONITORS": ".config",
+    "OPTIMIZERS": ".config",
+    "SCHEDULES": ".config",
+    "TrainConfig": ".config",
+    "Job": ".jobs",
+    "train": ".loop",
+    "Run": ".runs",
+    "delete_run": ".runs",
+    "list_runs": ".runs",
+    "run_metrics": ".runs",
+    "trainable_configs": ".runs",
+    "weights_missing": ".runs",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+__all__ = sorted(_EXPORTS)
