@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from facecore.pretrained import BUNDLED
+from tests.api.test_api import check_readme_output, readme_example, readme_folder
 from tests.helpers import LFW, ROOT
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_the_wheel_holds_every_subpackage_and_the_model_files(wheel: Path) -> No
     assert "facecore = facecore.cli.main:run" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
-def test_installed_wheel_works_from_another_folder(wheel: Path, tmp_path: Path, assets: Path) -> None:
+def test_installed_wheel_works_from_another_folder(wheel: Path, tmp_path: Path, trained_home: Path) -> None:
     venv = tmp_path / "fresh"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, dict(os.environ))
     bin_dir = venv / "bin"
@@ -101,3 +102,9 @@ def test_installed_wheel_works_from_another_folder(wheel: Path, tmp_path: Path, 
     # the bundled models were read (and sha256-checked) from the installed package
     shown = run(["facecore", "detect", held_out], elsewhere, env).stdout
     assert str(venv) in shown and "face_detection_yunet" in shown
+
+    # the README's Python example, as written, against the installed package
+    work = readme_folder(tmp_path / "work", trained_home)
+    (work / "example.py").write_text(readme_example())
+    env["FACECORE_HOME"] = str(trained_home)
+    check_readme_output(run([py, "example.py"], work, env).stdout)
