@@ -172,7 +172,7 @@ def test_a_fresh_clone_detects_with_yunet_and_no_download(home: Path, assets: Pa
     out = cli(home, "detect", str(assets / "detection" / "2007_007763.jpg"), "--json")
     assert out.returncode == 0, out.stderr
     assert '"detector": "yunet"' in out.stdout
-    assert bundled_path("yunet") == ROOT / "models" / "pretrained" / BUNDLED["yunet"].filename
+    assert bundled_path("yunet") == ROOT / "facecore" / "model_files" / BUNDLED["yunet"].filename
     assert not (home / "detectors").exists()  # nothing was downloaded
 
 
