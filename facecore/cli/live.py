@@ -24,7 +24,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     if args.enroll and len(args.gallery) != 1:
-        raise FacecoreError("--enroll NAME adds the person in the video to a gallery: give one --gallery.")
+        raise FacecoreError("--enroll PERSON adds the person in the video to a gallery: give one --gallery.")
     with LiveRecognizer(recognizers(args), config) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)

@@ -22,7 +22,7 @@ from facecore.live.addme import DONE, ENROLLING, FAILED, NO_FACE, SEVERAL, AddMe
 from facecore.live.recognizer import LiveConfig, LiveRecognizer
 from facecore.live.video import face_video_frames
 from facecore.mode import ALLOW_ENROLL_ENV, enroll_allowed
-from tests.helpers import LFW, face_y4m, fc
+from tests.helpers import LFW, PHOTO, face_y4m, fc
 
 NEWCOMER = "Hugo_Chavez"
 
@@ -187,6 +187,25 @@ def test_the_threaded_worker_feeds_add_me_too(team: str, frames: list[np.ndarray
             if rec.latest is not None and names(rec.latest) == [NEWCOMER]:
                 break
         assert names(rec.latest) == [NEWCOMER]
+
+
+def test_a_real_group_photo_is_refused_and_a_lone_face_is_taken(
+    recognizer: LiveRecognizer, frames: list[np.ndarray], team: str
+) -> None:
+    """Real detections: 7 faces of similar size (whose?) are refused; the newcomer alone is taken."""
+    import cv2
+
+    clock = recognizer.fake_clock  # type: ignore[attr-defined]
+    add = recognizer.start_add_me(team, NEWCOMER)
+    group = cv2.cvtColor(load_rgb(PHOTO), cv2.COLOR_RGB2BGR)
+    recognizer.process_now(group)
+    assert len(recognizer.latest.faces) >= 2
+    clock.t += 0.35
+    recognizer.process_now(np.full((480, 640, 3), 128, np.uint8))  # nobody in view
+    clock.t += 0.35
+    recognizer.process_now(frames[0])
+    progress = add.progress()
+    assert progress.captured == 1 and progress.refused == {NO_FACE: 1, SEVERAL: 1}, progress
 
 
 def test_start_add_me_needs_a_gallery_the_video_uses(recognizer: LiveRecognizer) -> None:
