@@ -47,3 +47,32 @@ def require_writable(action: str) -> None:
             f"{action} is turned off: this server runs in presentation mode ({MODE_ENV}=demo), "
             "which is read-only. Visitors can upload a photo on the Compare page and use the Live page."
         )
+
+
+#: lets a presenter allow "Add me" (enrolling the person in front of the live camera) on a
+#: read-only server: ``FACECORE_ALLOW_ENROLL=1`` or ``FACECORE_ALLOW_ENROLL = true`` in
+#: ``.streamlit/secrets.toml``
+ALLOW_ENROLL_ENV = "FACECORE_ALLOW_ENROLL"
+_YES = ("1", "true", "yes", "on")
+
+
+def enroll_allowed() -> bool:
+    """Whether the person in front of the live camera may be added to a gallery ("Add me").
+
+    Always in full mode; in presentation mode only when the presenter set ``FACECORE_ALLOW_ENROLL``
+    to ``1``/``true``/``yes``/``on``. It allows this one kind of change only: enrolling camera
+    faces into an existing gallery. Every other change stays refused.
+    """
+    if not read_only():
+        return True
+    return os.environ.get(ALLOW_ENROLL_ENV, "").strip().lower() in _YES
+
+
+def require_enroll_allowed(action: str = "Adding a person from the live camera") -> None:
+    """Raise :class:`ReadOnlyModeError` saying why and how to allow it, unless :func:`enroll_allowed`."""
+    if not enroll_allowed():
+        raise ReadOnlyModeError(
+            f"{action} is turned off: this server runs in presentation mode ({MODE_ENV}=demo), which is "
+            f"read-only. The presenter can allow it: set {ALLOW_ENROLL_ENV}=1 in the server's environment, "
+            f"or put {ALLOW_ENROLL_ENV} = true in .streamlit/secrets.toml, and restart the server."
+        )

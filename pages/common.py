@@ -11,7 +11,7 @@ import streamlit as st
 
 from facecore.data.dataset import list_datasets
 from facecore.detect.detectors import find_yunet_model
-from facecore.mode import MODE_ENV, mode_problem, read_only
+from facecore.mode import ALLOW_ENROLL_ENV, MODE_ENV, mode_problem, read_only
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.gallery.store import Gallery
@@ -33,15 +33,17 @@ def setup_page() -> None:
 
 
 def _apply_mode_secret() -> None:
-    """``FACECORE_MODE = "demo"`` in ``.streamlit/secrets.toml`` counts like the environment variable."""
-    if MODE_ENV in os.environ:
-        return
-    try:
-        value = st.secrets.get(MODE_ENV)
-    except Exception:  # no secrets file, or one that does not parse: Streamlit says so itself
-        return
-    if value:
-        os.environ[MODE_ENV] = str(value)
+    """``FACECORE_MODE = "demo"`` (and ``FACECORE_ALLOW_ENROLL = true``, the presenter's leave for
+    Add me) in ``.streamlit/secrets.toml`` count like the environment variables."""
+    for key in (MODE_ENV, ALLOW_ENROLL_ENV):
+        if key in os.environ:
+            continue
+        try:
+            value = st.secrets.get(key)
+        except Exception:  # no secrets file, or one that does not parse: Streamlit says so itself
+            return
+        if value:
+            os.environ[key] = str(value)
 
 
 def _deep_link_navigation() -> None:

@@ -20,6 +20,7 @@ from facecore.live.recognizer import LiveConfig, LiveRecognizer, default_runs
 from facecore.models.registry import list_models
 from facecore.train.runs import Run, list_runs
 from pages.common import loaded_run, say_uncalibrated, setup_page
+from pages.widgets.live_addme import add_me
 from pages.widgets.live_video import live_video, percent
 
 setup_page()
@@ -218,7 +219,8 @@ def main() -> None:
     precision_note(recognizer)
     mode = st.radio("Camera", ["Live video", "Snapshot"], horizontal=True, key="live-camera")
     if mode == "Live video":
-        live_video(recognizer)
+        tick = add_me(recognizer, chosen[0]) if chosen[0].startswith("gallery:") else None
+        live_video(recognizer, on_tick=tick)
     else:
         snapshot(recognizer)
 

@@ -10,6 +10,7 @@ from facecore.cli.common import command, print_json, recognizers
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    from facecore.errors import EnrollmentError, FacecoreError
     from facecore.live.recognizer import LiveConfig, LiveRecognizer, run_video
 
     config = LiveConfig(
@@ -22,11 +23,14 @@ def cmd_live(args: argparse.Namespace) -> int:
         precision="int8" if args.int8 else args.precision,
         workers=args.workers,
     )
+    if args.enroll and len(args.gallery) != 1:
+        raise FacecoreError("--enroll PERSON adds the person in the video to a gallery: give one --gallery.")
     with LiveRecognizer(recognizers(args), config) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
         for name, note in recognizer.precision_notes().items():
             print(f"{name}: {note}", file=sys.stderr)
+        add_me = recognizer.start_add_me(args.gallery[0], args.enroll) if args.enroll else None
         summary = run_video(
             args.source,
             recognizer,
@@ -35,6 +39,19 @@ def cmd_live(args: argparse.Namespace) -> int:
             max_seconds=args.seconds,
             report=(lambda _line: None) if args.json else print,
         )
+        if add_me is not None:
+            progress = add_me.wait(timeout=120)
+            summary["add_me"] = progress.to_dict()
+            if not args.json:
+                print(progress.line())
+            if progress.state != "done":
+                if args.json:
+                    print_json(summary)
+                raise EnrollmentError(
+                    progress.message
+                    or f"The video ended with {progress.captured}/{progress.count} faces of {progress.person}"
+                    " captured; nothing was enrolled. Use a longer video (or a camera), facing it alone."
+                )
     if args.json:
         print_json(summary)
     return 0
@@ -77,6 +94,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="recognise every frame before the next (offline); default: paced as live, newest frame wins",
     )
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--enroll",
+        metavar="PERSON",
+        help="add the person in the video to the --gallery as PERSON (the Live page's Add me): 5 faces "
+        "at least 0.3 s apart, then the video goes on with the gallery reloaded",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"

@@ -204,7 +204,17 @@ def enroll_webcam_crops(
     return enroll_crops(name, [(person, recrop(c, crop_margin, margin)) for c in crops], embedder=embedder)
 
 
+def enroll_add_me(name: str, person: str, crops: Sequence[np.ndarray]) -> EnrollReport:
+    """Enroll the faces "Add me" captured from the live camera (RGB crops at the gallery's margin)
+    into the existing gallery ``name``; allowed in presentation mode only when the presenter allows
+    it (:func:`facecore.mode.require_enroll_allowed`)."""
+    if not crops:
+        raise EnrollmentError(f"No face of {person!r} was captured: nothing to enroll.")
+    return enroll_crops(name, [(person, c) for c in crops], add_me=True)
+
+
 __all__ = [
+    "enroll_add_me",
     "enroll_dataset",
     "enroll_photos",
     "enroll_source",

@@ -38,7 +38,7 @@ from facecore.errors import (
     GalleryMismatchError,
 )
 from facecore.gallery.embedders import DEFAULT_EMBEDDER, DEFAULT_THRESHOLDS, Embedder, create_embedder
-from facecore.mode import require_writable
+from facecore.mode import require_enroll_allowed, require_writable
 
 FORMAT = "facecore.gallery/1"
 META_FILE = "gallery.json"
@@ -399,6 +399,7 @@ def enroll_crops(
     report: EnrollReport | None = None,
     create: bool = True,
     embedder: str | None = None,
+    add_me: bool = False,
 ) -> EnrollReport:
     """Enroll face crops ``(person, RGB crop at the gallery's margin)`` into gallery ``name``.
 
@@ -407,8 +408,14 @@ def enroll_crops(
     is refused (``gallery rebuild --embedder`` moves a gallery).
     Faces already enrolled (same JPEG bytes) are skipped. All embeddings are computed before the
     gallery is locked; the new gallery is swapped in at once.
+    ``add_me``: faces of the person in front of the live camera, into an existing gallery, which a
+    presenter may allow in presentation mode (:func:`facecore.mode.require_enroll_allowed`).
     """
-    require_writable("Enrolling faces into a gallery")
+    if add_me:
+        require_enroll_allowed()
+        create = False
+    else:
+        require_writable("Enrolling faces into a gallery")
     report = report or EnrollReport(gallery=name)
     items = [(_person_name(p), c) for p, c in faces]
     if not (gallery_path(name) / META_FILE).is_file():

@@ -48,6 +48,7 @@ from facecore.detect.detectors import (
 from facecore.errors import FacecoreError
 
 if TYPE_CHECKING:  # torch is imported when a recognizer is built, not to read ICE settings
+    from facecore.live.addme import AddMe
     from facecore.live.inference import FacePrediction, LoadedModel
     from facecore.train.runs import Run
 
@@ -291,6 +292,8 @@ class LiveRecognizer:
         self._lag: deque[float] = deque(maxlen=30)
         self._lag_base: float | None = None
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+        #: the newest "Add me" (:meth:`start_add_me`), kept after it ends so a UI can say how it went
+        self.add_me: AddMe | None = None
 
     # -- configuration
     def _choose_precision(self, model: LoadedModel, name: str, precision: str) -> str:
@@ -472,7 +475,9 @@ class LiveRecognizer:
             self._frames += 1
             self._video.add(now)
             seq = self._seq
-        result = self.recognize(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), seq=seq, submitted=now)
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        result = self.recognize(rgb, seq=seq, submitted=now)
+        self._offer_add_me(rgb, result)
         self._publish(result)
         return self.annotate(frame_bgr.copy(), result)
 
@@ -525,10 +530,75 @@ class LiveRecognizer:
                     with self._cond:
                         if self._boxes is None or result.submitted >= self._boxes[0]:
                             self._boxes = (result.submitted, [_detection(f) for f in result.faces])
+                self._offer_add_me(rgb, result)
             except Exception as exc:  # shown on the video and in the stats; the worker carries on
                 self._error = f"{type(exc).__name__}: {exc}"
                 continue
             self._publish(result)
+
+    # -- "Add me"
+    def start_add_me(
+        self, gallery: str, person: str, *, count: int = 5, spacing_s: float = 0.3, timeout_s: float = 30.0
+    ) -> AddMe:
+        """Start capturing ``count`` faces of the person in view for ``gallery`` (one this recognizer
+        recognises with) as ``person``; see :mod:`facecore.live.addme`. Once enrolled, the gallery is
+        reloaded here, so the next frames name the person. Replaces an unfinished one.
+
+        Raises :class:`~facecore.errors.ReadOnlyModeError` in presentation mode unless the presenter
+        allows it, and :class:`FacecoreError` for a gallery this recognizer does not use.
+        """
+        from facecore.live.addme import AddMe
+
+        name = str(gallery).removeprefix("gallery:")
+        model = self._gallery_model(name)
+        self.add_me = AddMe(
+            model.gallery.name,
+            person,
+            margin=model.gallery.margin,
+            count=count,
+            spacing_s=spacing_s,
+            timeout_s=timeout_s,
+            on_enrolled=lambda _report: self.reload_gallery(name),
+            clock=self.clock,
+        )
+        return self.add_me
+
+    def _gallery_model(self, name: str) -> Any:
+        for model in self.models:
+            if model.score_kind == "cosine" and model.gallery.name == name:
+                return model
+        using = [m.gallery.name for m in self.models if m.score_kind == "cosine"]
+        raise FacecoreError(
+            f"This live video does not recognise with gallery {name!r}"
+            + (f" (it uses {', '.join(using)})." if using else " (it uses trained runs, no gallery).")
+            + " Choose that gallery to add someone to it."
+        )
+
+    def reload_gallery(self, name: str) -> None:
+        """Read gallery ``name`` again (after an enrollment): the next frames are matched against it.
+
+        The embedder and the threshold of the model it replaces are kept; the swap is one
+        assignment, so a worker classifying meanwhile finishes with the old gallery.
+        """
+        from facecore.gallery.match import load_gallery_model
+
+        models = list(self.models)
+        for i, model in enumerate(models):
+            if model.score_kind == "cosine" and model.gallery.name == name:
+                fresh = load_gallery_model(name, embedder=model.embedder)
+                fresh.threshold = model.threshold
+                models[i] = fresh
+        self.models = models
+
+    def _offer_add_me(self, image_rgb: np.ndarray, result: LiveResult) -> None:
+        """Hand a frame the detector ran on to the running "Add me" (worker threads only)."""
+        add_me = self.add_me
+        if add_me is None or not result.detected:
+            return
+        try:
+            add_me.offer(image_rgb, [_detection(f) for f in result.faces], result.submitted)
+        except Exception as exc:  # noqa: BLE001 - shown in the stats; recognition carries on
+            self._error = f"Add me: {type(exc).__name__}: {exc}"
 
     def _reusable(self) -> list[Detection] | None:
         """The faces found less than ``redetect_s`` ago, to classify again on a newer frame."""
@@ -613,6 +683,11 @@ class LiveRecognizer:
         lines.append(" | ".join(timing))
         if stats.error:
             lines.append(stats.error[:70])
+        add_me = self.add_me
+        if add_me is not None:
+            progress = add_me.progress()
+            if not progress.finished or self.clock() - add_me.started - progress.seconds < 4.0:
+                lines.append(progress.line()[:70])
         draw_panel(frame_bgr, lines)
         return frame_bgr
 
@@ -883,7 +958,9 @@ def _report_line(elapsed: float, recognizer: LiveRecognizer) -> str:
         "/".join(f"{p.label} {p.confidence:.2f}" for p in face.predictions)
         for face in (result.faces if result else [])
     )
-    return f"{elapsed:6.1f}s  {recognizer.stats().line()}  faces: {faces or 'none'}"
+    add_me = recognizer.add_me
+    adding = f"  {add_me.progress().line()}" if add_me is not None else ""
+    return f"{elapsed:6.1f}s  {recognizer.stats().line()}  faces: {faces or 'none'}{adding}"
 
 
 __all__ = [

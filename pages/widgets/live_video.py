@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -53,8 +54,11 @@ def seen_table(slot: Any, rows: list[dict[str, Any]]) -> None:
     slot.table(percent(rows, "best"), hide_index=True)
 
 
-def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) -> None:
-    """While the video plays: the faces of the newest result, the names seen so far, the stats.
+def show_results(
+    recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any, on_tick: Callable[[], None] | None = None
+) -> None:
+    """While the video plays: the faces of the newest result, the names seen so far, the stats
+    (and ``on_tick()`` each time round, e.g. the Add me progress).
 
     Redrawn at most every ``UI_REFRESH_S`` and only where something changed: each redraw costs the
     server and the browser CPU time that recognition on a small machine needs.
@@ -81,6 +85,8 @@ def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) ->
         figures = recognizer.stats()
         line = figures.line() + (f"  \nError: {figures.error}" if figures.error else "")
         draw(stats, "stats", line, lambda slot, v: slot.caption(v))
+        if on_tick is not None:
+            on_tick()
         if result is not None and result.faces:
             rows = [{**r, "confidence": round(r["confidence"], 2)} for r in result.rows()]
             draw(now, "now", rows, lambda slot, v: slot.table(percent(v, "confidence"), hide_index=True))
@@ -93,8 +99,9 @@ def show_results(recognizer: LiveRecognizer, now: Any, seen: Any, stats: Any) ->
             stats.warning("Connected, but no video frames arrive: see *Video not starting?* by the player.")
 
 
-def live_video(recognizer: LiveRecognizer) -> None:
-    """The WebRTC player (SENDRECV) and, beside it, what is recognised."""
+def live_video(recognizer: LiveRecognizer, on_tick: Callable[[], None] | None = None) -> None:
+    """The WebRTC player (SENDRECV) and, beside it, what is recognised; ``on_tick`` is called
+    while the video plays (see :func:`show_results`)."""
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     servers, source = ice_config()
@@ -129,4 +136,4 @@ def live_video(recognizer: LiveRecognizer) -> None:
             if names:  # kept after STOP, until the models or settings change
                 seen_table(seen, names)
     if ctx.state.playing:
-        show_results(recognizer, now, seen, stats)
+        show_results(recognizer, now, seen, stats, on_tick)
