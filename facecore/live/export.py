@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -323,7 +322,8 @@ class OnnxModel:
             self.session = _session(self.path, threads)
         except Exception as exc:  # onnxruntime raises its own classes for a broken graph
             raise ExportedModelError(f"{self.path}: onnxruntime cannot load it ({exc}).") from exc
-        self._lock = threading.Lock()
+        #: what the live recognizer reports as this model's precision (it never makes an int8 copy)
+        self.fixed_precision = "onnx int8" if meta.get("int8") else "onnx float32"
 
     def __repr__(self) -> str:
         return f"OnnxModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
@@ -360,7 +360,8 @@ class OnnxModel:
 
     def int8_model(self) -> Any:
         raise QuantizationError(
-            "an exported ONNX model runs as it was exported (export it with --int8 for an int8 file)"
+            f"{self.run} runs as it was exported ({self.fixed_precision}); for int8, export the run "
+            "with --int8"
         )
 
     def predictions(
@@ -403,11 +404,23 @@ def exported_models(run_paths: Sequence[str | Path]) -> dict[str, str]:
     return found
 
 
+def export_threshold(spec: str | Path) -> float | None:
+    """The threshold stored with an exported model (``spec``: its ``.onnx`` or ``.json``), else None."""
+    if not is_export(spec):
+        return None
+    try:
+        meta = json.loads(Path(spec).with_suffix(".json").read_text(encoding="utf-8"))
+        return float(meta["threshold"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
 __all__ = [
     "INT8_MAX_DISAGREE",
     "OnnxModel",
     "check_crops",
     "export_run",
+    "export_threshold",
     "exported_models",
     "is_export",
     "load_onnx",

@@ -191,7 +191,7 @@ def test_resnet50_exports_exactly(fake_imagenet_weights: Path) -> None:
 
     tf = v2.Compose([v2.ToImage(), v2.Resize(224), v2.CenterCrop(224), v2.ToDtype(torch.float32, scale=True),
                      v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])  # fmt: skip
-    x = torch.stack([tf(f) for f in faces])
+    x = torch.stack([tf(f.copy()) for f in faces])
     with torch.inference_mode():
         ref = model(x).numpy()
     logits, emb = _session(data).run(None, {"input": x.numpy()})
