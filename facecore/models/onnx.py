@@ -2,9 +2,10 @@
 
 The exporter is torch's legacy TorchScript one (``torch.onnx.export(..., dynamo=False)``): the
 ``torch.export``-based exporter (``dynamo=True``, torch's default since 2.9) needs ``onnxscript``,
-which is not among facecore's pinned requirements and cannot be installed on the offline project
-machines; the legacy exporter is part of torch itself and exports all three models with the same top-1
-class (max abs logit difference at most 3e-5 against PyTorch on real faces, README "Export").
+which is not among facecore's pinned requirements (``dynamo=True`` fails here with
+``ModuleNotFoundError: onnxscript``); the legacy exporter is part of torch itself, needs only
+``onnx``, and exports all three models with the same top-1 class (max abs logit difference at
+most 3e-5 against PyTorch on real faces, README "Export").
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -236,3 +237,27 @@ def test_gallery_export_is_read_back_with_numpy_alone(yunet_home: Path) -> None:
     decided = [names[i] if s >= t else "Unknown" for i, s in zip(best.argmax(1), best.max(1), strict=True)]
     assert decided == expected
     assert sum(d == p.parent.name for d, p in zip(decided[:9], paths[:9], strict=True)) >= 8
+
+
+def test_a_run_deciding_unknown_by_centroid_cosine_keeps_its_rule(trained_home: Path) -> None:
+    clear_cache()
+    loaded = load_run("tiny-cnn")
+    assert loaded.centroids is not None  # training stored the class centroids
+    loaded.score_name = "centroid_cosine"  # as training picks it when it separates strangers best
+    try:
+        meta = export_run("tiny-cnn")
+        assert meta["open_set_score"] == "centroid_cosine" and len(meta["centroids"]) == len(meta["classes"])
+        onnx_model = load_run(meta["onnx_path"])
+        assert onnx_model.needs_embeddings
+        faces = all_faces()
+        ours = onnx_model.predictions(*_probs_and_emb(onnx_model, faces))
+        theirs = loaded.predictions(*_probs_and_emb(loaded, faces))
+        assert [p.label for p in ours] == [p.label for p in theirs]
+        assert np.allclose([p.confidence for p in ours], [p.confidence for p in theirs], atol=1e-4)
+    finally:
+        clear_cache()
+
+
+def _probs_and_emb(model: Any, faces: list[np.ndarray]) -> tuple[np.ndarray, None, torch.Tensor]:
+    probs, emb = model.classify(faces)
+    return probs, None, emb
