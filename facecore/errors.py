@@ -126,3 +126,15 @@ class TrainingFailed(FacecoreError):
 
 class VideoError(FacecoreError):
     """A video file or camera cannot be read or written."""
+
+
+class ExportError(FacecoreError):
+    """A run or gallery cannot be exported (nothing to check it on, an exporter failure, a bad target)."""
+
+
+class ExportMismatchError(ExportError):
+    """An exported model does not give the answers of the PyTorch model it came from; nothing is kept."""
+
+
+class ExportedModelError(CheckpointError):
+    """An exported ONNX model (or the JSON beside it) is missing, corrupt, altered or not facecore's."""

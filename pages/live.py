@@ -16,6 +16,7 @@ from facecore.device import gpu_available
 from facecore.errors import FacecoreError
 from facecore.gallery.match import load_gallery_model
 from facecore.gallery.store import list_galleries, load_gallery
+from facecore.live.export import export_threshold, exported_models
 from facecore.live.recognizer import LiveConfig, LiveRecognizer, default_runs
 from facecore.models.registry import list_models
 from facecore.train.runs import Run, list_runs
@@ -41,6 +42,7 @@ def choose_runs(runs: list[Run], galleries: list[str]) -> list[str]:
         return [f"gallery:{st.selectbox('Gallery', galleries, key='live-gallery')}"]
     if mode == "One model":
         labels = {r.run: f"{r.run}  ({r.model}, dataset {r.dataset})" for r in runs}
+        labels |= exported_models([r.path for r in runs])  # ONNX exports of runs: "RUN · onnx"
         return [st.selectbox("Run", list(labels), format_func=labels.get, key="live-run")]
     groups = sorted({r.group or "" for r in runs} - {""})
     group = st.selectbox("Runs", [NEWEST, *groups], key="live-group") if groups else NEWEST
@@ -62,7 +64,7 @@ def choose_threshold(runs: list[Run], chosen: list[str]) -> float:
     if chosen[0].startswith("gallery:"):
         return gallery_threshold(chosen[0])
     calibrated = {r.run: r.threshold for r in runs if r.run in chosen}
-    first = calibrated.get(chosen[0])
+    first = calibrated.get(chosen[0], export_threshold(chosen[0]))
     if st.session_state.get("live-threshold-runs") != chosen:
         st.session_state["live-threshold-runs"] = list(chosen)
         st.session_state["live-threshold"] = round(float(first), 2) if first is not None else 0.5

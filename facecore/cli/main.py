@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from facecore.cli import bench, data, evaluate, gallery, live, models, train
+from facecore.cli import bench, data, evaluate, export, gallery, live, models, train
 from facecore.errors import FacecoreError
 
 
@@ -22,7 +22,7 @@ def build_parser(prog: str = "python -m facecore") -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (data, models, train, evaluate, live, gallery, bench):
+    for module in (data, models, train, evaluate, live, gallery, export, bench):
         module.add_parser(sub)
     return parser
 

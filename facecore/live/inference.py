@@ -333,7 +333,7 @@ class LoadedModel:
             return self._nearest
 
 
-_CACHE: dict[tuple[str, str], tuple[int, LoadedModel]] = {}
+_CACHE: dict[tuple[str, str], tuple[int, Any]] = {}  # LoadedModel, or OnnxModel for exports
 _CACHE_LOCK = threading.Lock()
 
 
@@ -347,6 +347,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
     named = models_dir() / str(path)
     if str(path) and not p.is_absolute() and named.is_dir():
         return (named / "best.pt").resolve()
+    if str(path) and not p.is_absolute() and named.is_file():  # e.g. RUN/export/model.onnx
+        return named.resolve()
     root = models_dir()
     runs = sorted(d.name for d in root.glob("*") if (d / "best.pt").is_file()) if root.is_dir() else []
     raise CheckpointError(
@@ -358,14 +360,31 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_run(path: str | Path, *, device: str | torch.device = "auto") -> LoadedModel:
     """Load a run (run folder, run name under ``models_dir()``, or ``.pt`` file) for inference.
 
+    An exported ``.onnx`` file (or the ``.json`` beside it) gives an
+    :class:`~facecore.live.export.OnnxModel` instead: the same methods, run by onnxruntime on the CPU.
     Cached per (resolved checkpoint path, device): the same unchanged file gives the same object;
     a file whose modification time changed is loaded again.
     """
     from facecore.data.transforms import eval_transform_from_dict
     from facecore.device import resolve_device
+    from facecore.live.export import is_export, load_onnx
 
     tune_allocator()
     ckpt_path = resolve_checkpoint(path)
+    if is_export(ckpt_path):
+        ckpt_path = ckpt_path.with_suffix(".onnx")
+        try:
+            mtime = ckpt_path.stat().st_mtime_ns
+        except OSError:
+            mtime = -1  # load_onnx says what is missing
+        key = (str(ckpt_path), "onnx")
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None and hit[0] == mtime:
+                return hit[1]
+            onnx_model = load_onnx(ckpt_path)
+            _CACHE[key] = (mtime, onnx_model)
+            return onnx_model  # type: ignore[return-value]  # duck-typed like LoadedModel
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     try:
         mtime = ckpt_path.stat().st_mtime_ns
@@ -387,8 +406,9 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
 
 
 def load_recognizer(spec: str | Path | Any, *, device: str | torch.device = "auto") -> Any:
-    """A trained run (:func:`load_run`) or, for ``gallery:NAME``, a gallery with its embedder
-    (:class:`facecore.gallery.match.GalleryModel`); objects already loaded are returned as they are."""
+    """A trained run (:func:`load_run`, which also loads an exported ``.onnx``) or, for ``gallery:NAME``,
+    a gallery with its embedder (:class:`facecore.gallery.match.GalleryModel`); objects already loaded
+    are returned as they are."""
     if not isinstance(spec, (str, Path)):
         return spec
     if isinstance(spec, str) and spec.startswith("gallery:"):
@@ -409,6 +429,8 @@ def model_stamp(spec: str | Path) -> tuple[str, int]:
 
         return text, gallery_stamp(text.removeprefix("gallery:"))
     path = resolve_checkpoint(spec)
+    if path.suffix.lower() == ".json" and path.with_suffix(".onnx").is_file():  # an export's JSON
+        path = path.with_suffix(".onnx")
     return str(path), path.stat().st_mtime_ns
 
 

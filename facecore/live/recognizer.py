@@ -299,6 +299,9 @@ class LiveRecognizer:
     def _choose_precision(self, model: LoadedModel, name: str, precision: str) -> str:
         if model.score_kind != "probability":  # a gallery: its embedder has one precision
             return "float32"
+        fixed = getattr(model, "fixed_precision", None)  # an ONNX export runs as it was exported
+        if fixed:
+            return str(fixed)
         if precision == "float32" or (precision == "auto" and model.device.type != "cpu"):
             return "float32"
         if model.needs_embeddings:
