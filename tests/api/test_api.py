@@ -134,6 +134,12 @@ def test_load_run_predicts_photos_and_crops(trained_home: Path) -> None:
     (one,) = run.predict(crop, detect=False)
     assert one.box[:2] == (0, 0) and 0 <= one.score <= 1
     assert run.predict(crop, detect=False, threshold=1.01)[0].name == "Unknown"
+    # its ONNX export (python -m facecore export) loads the same way and says the same
+    from facecore.live.export import export_run
+
+    onnx = facecore.load_run(export_run("tiny-cnn")["onnx_path"])
+    assert onnx.classes == run.classes and onnx.threshold == pytest.approx(run.threshold)
+    assert [(b, n) for b, n, _ in onnx.predict(GROUP)] == [(b, n) for b, n, _ in faces]
 
 
 def readme_folder(work: Path, home: Path) -> Path:
