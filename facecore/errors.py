@@ -126,3 +126,8 @@ class TrainingFailed(FacecoreError):
 
 class VideoError(FacecoreError):
     """A video file or camera cannot be read or written."""
+
+
+class BundleError(FacecoreError):
+    """A demo bundle cannot be made or unpacked (nothing chosen, damaged, a checksum that does not
+    match, or data in the workspace it would overwrite)."""
