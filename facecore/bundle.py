@@ -180,6 +180,24 @@ def _run_dataset(run: Path) -> str | None:
         return None
 
 
+def _gallery_needs(folder: Path) -> tuple[str | None, list[str]]:
+    """The run a gallery embeds with (``run:RUN`` embedders), and the datasets of its evaluations."""
+    run = None
+    try:
+        embedder = json.loads((folder / "gallery.json").read_text("utf-8")).get("embedder") or {}
+        name = str(embedder.get("name", ""))
+        run = name.removeprefix("run:") if name.startswith("run:") else None
+    except (OSError, ValueError, AttributeError):
+        pass
+    datasets = []
+    for metrics in sorted(folder.glob("eval/*/metrics.json")):
+        try:
+            datasets.append(str(json.loads(metrics.read_text("utf-8"))["dataset"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return run, list(dict.fromkeys(datasets))
+
+
 def make_bundle(
     out: str | Path,
     *,
@@ -190,8 +208,9 @@ def make_bundle(
 ) -> BundleReport:
     """Pack datasets, runs and galleries of the workspace into the zip ``out``, atomically.
 
-    All three None: everything. Otherwise what is named, plus the dataset each named run was
-    trained on (evaluating it needs the test faces). ``all_faces``: every split's faces, not only
+    All three None: everything. Otherwise what is named, plus what it needs: the dataset each run
+    was trained on (evaluating it needs the test faces), the datasets each gallery was evaluated
+    on, and the run a ``run:RUN`` gallery embeds with. ``all_faces``: every split's faces, not only
     the test split's (for the closest training images and int8 calibration on the Live page).
     """
     t0 = time.monotonic()
@@ -204,6 +223,16 @@ def make_bundle(
     chosen_gal = _pick("gallery", galleries, have_gal) if galleries or everything else []
     chosen_ds = _pick("dataset", datasets, have_ds) if datasets or everything else []
     notes = []
+    for g in chosen_gal:  # a gallery built on a run's features needs that run
+        run = _gallery_needs(workspace.galleries_dir() / g)[0]
+        if run and run not in chosen_runs and run in have_runs:
+            chosen_runs.append(run)
+            notes.append(f"run {run!r} added: gallery {g!r} embeds faces with it")
+    for g in chosen_gal:  # and its evaluations were made on a dataset's test faces
+        for ds in _gallery_needs(workspace.galleries_dir() / g)[1]:
+            if ds not in chosen_ds and ds in have_ds:
+                chosen_ds.append(ds)
+                notes.append(f"dataset {ds!r} added: gallery {g!r} was evaluated on it")
     for r in chosen_runs:
         ds = _run_dataset(workspace.models_dir() / r)
         if ds and ds not in chosen_ds:

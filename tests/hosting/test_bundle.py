@@ -169,6 +169,14 @@ def test_unpack_refuses_and_keeps_what_was_there(demo_home: Path, tmp_path: Path
         unpack_bundle(bundle)
 
 
+def test_a_chosen_gallery_brings_the_dataset_it_was_evaluated_on(demo_home: Path, tmp_path: Path) -> None:
+    from facecore.bundle import make_bundle
+
+    report = make_bundle(tmp_path / "g.zip", galleries=["team"])
+    assert (report.galleries, report.datasets, report.runs) == (["team"], ["faces"], [])
+    assert report.notes == ["dataset 'faces' added: gallery 'team' was evaluated on it"]
+
+
 def test_bundle_refuses_unknown_names(demo_home: Path, tmp_path: Path) -> None:
     out = fc("demo", "bundle", str(tmp_path / "x.zip"), "--run", "nope", home=demo_home, check=False)
     assert out.returncode == 2 and "No run 'nope'" in out.stderr and "tiny-cnn" in out.stderr
