@@ -209,3 +209,28 @@ def test_the_app_unpacks_the_bundle_and_presents_it(demo_home: Path, tmp_path: P
     )
     monkeypatch.setenv("FACECORE_MODE", "full")
     assert current_mode() == "full"
+
+
+def test_a_newer_bundle_replaces_the_previous_one_unless_changed_since(
+    demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facecore import bundle
+
+    first, second = tmp_path / "first.zip", tmp_path / "second.zip"
+    bundle.make_bundle(first, runs=["tiny-cnn"])
+    bundle.make_bundle(second, runs=["tiny-cnn"], all_faces=True)  # the same run, every face
+    served = tmp_path / "served"
+    monkeypatch.setenv("FACECORE_HOME", str(served))
+    for zip_path in (first, second):
+        monkeypatch.setattr(bundle, "_DONE", set())  # a new process
+        monkeypatch.setenv("FACECORE_BUNDLE", str(zip_path))
+        report = bundle.ensure_env_bundle()
+        assert report is not None and "datasets/faces" in report.written
+    assert len(list((served / "datasets" / "faces").glob("*/*.jpg"))) == 32  # every face now
+    # data changed by hand since is not replaced by a newer bundle without --force
+    (served / "models" / "tiny-cnn" / "config.json").write_text("{}")
+    monkeypatch.setattr(bundle, "_DONE", set())
+    monkeypatch.setenv("FACECORE_BUNDLE", str(first))
+    with pytest.raises(BundleError, match="different data under models/tiny-cnn"):
+        bundle.ensure_env_bundle()
+    assert (served / "models" / "tiny-cnn" / "config.json").read_text() == "{}"
