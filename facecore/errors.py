@@ -138,3 +138,8 @@ class ExportMismatchError(ExportError):
 
 class ExportedModelError(CheckpointError):
     """An exported ONNX model (or the JSON beside it) is missing, corrupt, altered or not facecore's."""
+
+
+class BundleError(FacecoreError):
+    """A demo bundle cannot be made or unpacked (nothing chosen, damaged, a checksum that does not
+    match, or data in the workspace it would overwrite)."""

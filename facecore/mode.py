@@ -9,6 +9,10 @@ photo or the frames anywhere.
 The library enforces it (:func:`require_writable` raises
 :class:`~facecore.errors.ReadOnlyModeError`), so a page that forgot to hide a button still cannot
 change anything. Any value other than ``full`` or nothing counts as read-only, to fail safe.
+
+A demo bundle given by ``FACECORE_BUNDLE`` (:mod:`facecore.bundle`) makes the default read-only
+too: a server started to show a bundle is a presentation unless ``FACECORE_MODE=full`` says
+otherwise (to edit the bundled data).
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import os
 from facecore.errors import ReadOnlyModeError
 
 MODE_ENV = "FACECORE_MODE"
+BUNDLE_ENV = "FACECORE_BUNDLE"
 FULL, DEMO = "full", "demo"
 
 
 def current_mode() -> str:
-    """``"full"`` (the default) or ``"demo"``."""
+    """``"full"`` (the default; ``"demo"`` when ``FACECORE_BUNDLE`` is set) or ``"demo"``."""
     value = os.environ.get(MODE_ENV, "").strip().lower()
+    if not value and os.environ.get(BUNDLE_ENV, "").strip():
+        return DEMO
     return FULL if value in ("", FULL) else DEMO
 
 

@@ -22,6 +22,7 @@ def setup_page() -> None:
     """Every page calls this first: the app's navigation on deep links, then the mode banner."""
     _deep_link_navigation()
     _apply_mode_secret()
+    _unpack_env_bundle()
     if read_only():
         problem = mode_problem()
         st.info(
@@ -44,6 +45,29 @@ def _apply_mode_secret() -> None:
             return
         if value:
             os.environ[key] = str(value)
+
+
+def _unpack_env_bundle() -> None:
+    """``FACECORE_BUNDLE`` (environment, or a root-level secret): the demo bundle is unpacked into
+    the workspace once, before any page reads it (:func:`facecore.bundle.ensure_env_bundle`;
+    later runs return at once). It also makes the server read-only unless FACECORE_MODE=full."""
+    if "FACECORE_BUNDLE" not in os.environ:
+        try:
+            value = st.secrets.get("FACECORE_BUNDLE")
+        except Exception:  # no secrets file, or one that does not parse: Streamlit says so itself
+            value = None
+        if value:
+            os.environ["FACECORE_BUNDLE"] = str(value)
+    if not os.environ.get("FACECORE_BUNDLE"):
+        return
+    from facecore.bundle import ensure_env_bundle
+    from facecore.errors import FacecoreError
+
+    try:
+        ensure_env_bundle()
+    except FacecoreError as exc:
+        st.error(f"The demo bundle could not be unpacked: {exc}")
+        st.stop()
 
 
 def _deep_link_navigation() -> None:

@@ -8,10 +8,11 @@ exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from facecore.cli import bench, data, evaluate, export, gallery, live, models, train
+from facecore.cli import bench, data, demo, evaluate, export, gallery, live, models, train
 from facecore.errors import FacecoreError
 
 
@@ -22,7 +23,7 @@ def build_parser(prog: str = "python -m facecore") -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (data, models, train, evaluate, live, gallery, export, bench):
+    for module in (data, models, train, evaluate, live, gallery, export, bench, demo):
         module.add_parser(sub)
     return parser
 
@@ -38,6 +39,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m facecore")
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.command != "demo" and os.environ.get("FACECORE_BUNDLE"):  # unpacked once, at the start
+            from facecore.bundle import ensure_env_bundle
+
+            ensure_env_bundle()
         return args.func(args)
     except FacecoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
