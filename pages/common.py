@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from facecore.data.dataset import list_datasets
-from facecore.detect.detectors import find_yunet_model
+from facecore.data import list_datasets
+from facecore.detect import find_yunet_model
 from facecore.mode import ALLOW_ENROLL_ENV, MODE_ENV, mode_problem, read_only
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.gallery.store import Gallery
-    from facecore.live.inference import LoadedModel, Predictor
+    from facecore.live import LoadedModel, Predictor
 
 
 def setup_page() -> None:
@@ -107,7 +107,7 @@ def choose_dataset(key: str = "dataset", label: str = "Dataset") -> str | None:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: str, yunet: str) -> Predictor:
-    from facecore.live.inference import Predictor
+    from facecore.live import Predictor
 
     return Predictor(list(checkpoints), detector=detector)
 
@@ -115,7 +115,7 @@ def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: 
 def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predictor:
     """A :class:`Predictor` for ``runs`` (and ``gallery:NAME`` galleries), kept across reruns until a
     checkpoint file or gallery (its modification time) or the YuNet model file changes."""
-    from facecore.live.inference import model_stamp
+    from facecore.live import model_stamp
 
     keys = [model_stamp(r) for r in runs]
     paths, stamps = tuple(k[0] for k in keys), tuple(k[1] for k in keys)
@@ -124,14 +124,14 @@ def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predict
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _loaded_run(checkpoint: str, mtime_ns: int) -> LoadedModel:
-    from facecore.live.inference import load_run
+    from facecore.live import load_run
 
     return load_run(checkpoint)
 
 
 def loaded_run(run: str | Path) -> LoadedModel:
     """A run loaded once for inference, kept across reruns and sessions until its checkpoint changes."""
-    from facecore.live.inference import model_stamp
+    from facecore.live import model_stamp
 
     return _loaded_run(*model_stamp(run))
 
@@ -145,7 +145,7 @@ def ice_config() -> tuple[list[dict], str]:
     A malformed value is reported on the page and ignored.
     """
     from facecore.errors import FacecoreError
-    from facecore.live.recognizer import ICE_ENV, rtc_configuration
+    from facecore.live import ICE_ENV, rtc_configuration
 
     try:
         secret = st.secrets.get("ice", {}).get("servers")
@@ -167,7 +167,7 @@ def ice_servers() -> list[dict]:
 def say_uncalibrated(galleries: Sequence[str | Gallery]) -> None:
     """One line for each gallery used here (a name, ``gallery:NAME``, or a gallery the page has
     loaded already) that is not calibrated, naming the button that calibrates it."""
-    from facecore.gallery.store import load_gallery
+    from facecore.gallery import load_gallery
 
     for item in galleries:
         g = load_gallery(item.removeprefix("gallery:")) if isinstance(item, str) else item

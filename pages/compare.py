@@ -13,13 +13,10 @@ from functools import partial
 import streamlit as st
 
 from facecore.errors import FacecoreError
-from facecore.evaluate.compare import MAX_RUNS, short_names
-from facecore.evaluate.evaluation import cached_evaluation, evaluate_run
-from facecore.evaluate.result import Evaluation
-from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
-from facecore.gallery.store import list_galleries
+from facecore.evaluate import MAX_RUNS, Evaluation, cached_evaluation, evaluate_run, short_names
+from facecore.gallery import cached_gallery_evaluation, evaluate_gallery, list_galleries
 from facecore.mode import read_only
-from facecore.train.runs import Run, list_runs
+from facecore.train import Run, list_runs
 from pages.common import say_uncalibrated, setup_page
 from pages.widgets.compare_tabs import (
     confusion_section,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facecore.data.dataset import list_datasets, load_dataset
+from facecore.data import list_datasets, load_dataset
 from facecore.errors import FacecoreError
 from facecore.mode import read_only
 from pages.common import choose_dataset, setup_page

@@ -5,13 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from facecore import workspace
-from facecore.data.dataset import UNKNOWN, list_datasets, load_dataset
-from facecore.data.sample import build_sample
-from facecore.detect.detectors import find_yunet_model
+from facecore.data import UNKNOWN, build_sample, list_datasets, load_dataset
+from facecore.detect import find_yunet_model
 from facecore.device import device_summary
 from facecore.errors import FacecoreError
 from facecore.mode import read_only
-from facecore.models.weights import weights_status
+from facecore.models import weights_status
 from pages.common import setup_page
 
 setup_page()
@@ -65,7 +64,7 @@ def datasets_section(names: list[str]) -> None:
 
 
 def models_section() -> None:
-    from facecore.train.runs import list_runs
+    from facecore.train import list_runs
 
     runs = list_runs()
     st.subheader("Trained models")

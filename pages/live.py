@@ -11,15 +11,13 @@ import os
 
 import streamlit as st
 
-from facecore.data.images import load_rgb
+from facecore.data import load_rgb
 from facecore.device import gpu_available
 from facecore.errors import FacecoreError
-from facecore.gallery.match import load_gallery_model
-from facecore.gallery.store import list_galleries, load_gallery
-from facecore.live.export import export_threshold, exported_models
-from facecore.live.recognizer import LiveConfig, LiveRecognizer, default_runs
-from facecore.models.registry import list_models
-from facecore.train.runs import Run, list_runs
+from facecore.gallery import list_galleries, load_gallery, load_gallery_model
+from facecore.live import LiveConfig, LiveRecognizer, default_runs, export_threshold, exported_models
+from facecore.models import list_models
+from facecore.train import Run, list_runs
 from pages.common import loaded_run, say_uncalibrated, setup_page
 from pages.widgets.live_addme import add_me
 from pages.widgets.live_video import live_video, percent

@@ -13,9 +13,7 @@ import streamlit as st
 
 from facecore.errors import FacecoreError
 from facecore.mode import read_only
-from facecore.train import jobs
-from facecore.train.addrun import add_run
-from facecore.train.runs import Run, delete_run, list_runs, run_metrics
+from facecore.train import Run, add_run, delete_run, jobs, list_runs, run_metrics
 from pages.common import choose_dataset, setup_page
 from pages.widgets.train_forms import STARTED_KEY, forms
 from pages.widgets.train_jobs import ACTIVE_KEY, curves_chart, live_jobs, signature

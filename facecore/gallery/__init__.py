@@ -6,6 +6,7 @@
 * :mod:`~facecore.gallery.match`: cosine matching, and a gallery usable wherever a run is;
 * :mod:`~facecore.gallery.calibrate`: the threshold at a false-accept target on strangers;
 * :mod:`~facecore.gallery.evaluate`: the runs' metrics, for a gallery on a dataset split;
+* :mod:`~facecore.gallery.export`: a gallery as a portable ``.npz`` + JSON;
 * :mod:`~facecore.cli.gallery`: ``python -m facecore gallery ...``.
 """
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "enroll_webcam_crops": ".enroll",
     "cached_gallery_evaluation": ".evaluate",
     "evaluate_gallery": ".evaluate",
+    "export_gallery": ".export",
     "load_gallery_model": ".match",
     "create_gallery": ".store",
     "delete_gallery": ".store",

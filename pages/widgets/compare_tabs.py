@@ -12,21 +12,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from facecore.data.dataset import UNKNOWN
-from facecore.data.images import IMAGE_EXTENSIONS, MAX_FILE_BYTES, load_rgb
-from facecore.detect.detectors import Detection, crop_face
+from facecore.data import IMAGE_EXTENSIONS, MAX_FILE_BYTES, UNKNOWN, load_rgb
+from facecore.detect import Detection, crop_face
 from facecore.errors import FacecoreError, ImageError
-from facecore.evaluate.compare import cli_names, metrics_table, operating_points, summary_row
-from facecore.evaluate.figures import (
+from facecore.evaluate import (
+    Evaluation,
     bars_figure,
+    cell_rows,
+    cli_names,
     confusion_select_figure,
     cost_figure,
     faces_image,
+    merged_predictions,
+    metrics_table,
     openset_threshold_figure,
+    operating_points,
+    prediction_filters,
+    summary_row,
 )
-from facecore.evaluate.predictions import cell_rows, merged_predictions, prediction_filters
-from facecore.evaluate.result import Evaluation
-from facecore.live.inference import images_on_disk
+from facecore.live import images_on_disk
 from pages.common import get_predictor
 
 PAGE_SIZE = 12

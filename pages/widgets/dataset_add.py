@@ -9,11 +9,16 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.data.dataset import FaceDataset, import_dataset, import_zip_bytes, list_datasets
-from facecore.data.edit import person_listing
-from facecore.data.images import IMAGE_EXTENSIONS
-from facecore.data.sample import build_sample
-from facecore.data.splits import SPLITS
+from facecore.data import (
+    IMAGE_EXTENSIONS,
+    SPLITS,
+    FaceDataset,
+    build_sample,
+    import_dataset,
+    import_zip_bytes,
+    list_datasets,
+    person_listing,
+)
 from facecore.errors import FacecoreError
 from pages.widgets.dataset_camera import enroll
 from pages.widgets.dataset_common import select_dataset_next_run

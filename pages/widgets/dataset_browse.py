@@ -8,12 +8,22 @@ import random
 
 import streamlit as st
 
-from facecore.data.augment import augment_preview
-from facecore.data.dataset import FaceDataset, count_splits, delete_dataset
-from facecore.data.edit import check_class_name, delete_class, delete_image, rename_class, resolve_noface
-from facecore.data.figures import balance_figure
-from facecore.data.splits import SPLITS
-from facecore.data.transforms import AugmentConfig, augment_from_switches, is_deterministic
+from facecore.data import (
+    SPLITS,
+    AugmentConfig,
+    FaceDataset,
+    augment_from_switches,
+    augment_preview,
+    balance_figure,
+    check_class_name,
+    count_splits,
+    delete_class,
+    delete_dataset,
+    delete_image,
+    is_deterministic,
+    rename_class,
+    resolve_noface,
+)
 from facecore.errors import FacecoreError
 from facecore.mode import read_only
 from pages.widgets.dataset_common import act, flash

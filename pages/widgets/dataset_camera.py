@@ -9,10 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.data.edit import add_crops, check_class_name
-from facecore.data.enroll import EnrollSession
-from facecore.data.images import load_rgb
-from facecore.detect.detectors import create_detector, find_yunet_model
+from facecore.data import EnrollSession, add_crops, check_class_name, load_rgb
+from facecore.detect import create_detector, find_yunet_model
 from facecore.errors import FacecoreError
 from pages.common import ice_servers
 from pages.widgets.dataset_common import act, select_dataset_next_run

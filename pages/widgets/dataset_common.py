@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.data.edit import EditResult
+from facecore.data import EditResult
 from facecore.errors import FacecoreError
 
 

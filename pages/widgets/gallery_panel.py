@@ -12,11 +12,18 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.data.dataset import UNKNOWN, FaceDataset
+from facecore.data import UNKNOWN, FaceDataset
 from facecore.errors import CalibrationError, FacecoreError
-from facecore.evaluate.figures import threshold_curve_figure
-from facecore.gallery.embedders import DEFAULT_EMBEDDER, list_embedders
-from facecore.gallery.store import Gallery, list_galleries, load_gallery, remove_person, rename_person
+from facecore.evaluate import threshold_curve_figure
+from facecore.gallery import (
+    DEFAULT_EMBEDDER,
+    list_embedders,
+    list_galleries,
+    load_gallery,
+    remove_person,
+    rename_person,
+)
+from facecore.gallery.store import Gallery
 from facecore.mode import read_only
 from pages.common import say_uncalibrated
 
@@ -91,7 +98,7 @@ def choose_embedder(name: str) -> str | None:
 def enroll_section(name: str, ds: FaceDataset | None, capture: Callable[..., None] | None) -> None:
     """The three ways in; ``capture(name, saver=...)`` is the Dataset page's webcam capture."""
     # imported here: they load PyTorch, which the rest of the Dataset page does not need
-    from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_webcam_crops
+    from facecore.gallery import enroll_dataset, enroll_photos, enroll_webcam_crops
 
     embedder = choose_embedder(name)
 
@@ -191,7 +198,7 @@ def threshold_section(g: Gallery, ds: FaceDataset | None) -> None:
 def calibrate_section(g: Gallery, ds: FaceDataset | None) -> None:
     """Calibrate on a dataset split's strangers and/or an uploaded zip of strangers' photos; too
     few strangers for the target is refused with the count, unless the box below is ticked."""
-    from facecore.gallery.calibrate import calibrate_gallery, min_strangers
+    from facecore.gallery import calibrate_gallery, min_strangers
 
     left, right = st.columns([1, 2])
     far = left.number_input("False-accept target (%)", 0.1, 50.0, 1.0, 0.1, key="gallery-far") / 100

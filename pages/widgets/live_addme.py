@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from facecore.errors import FacecoreError, ReadOnlyModeError
-from facecore.live.recognizer import LiveRecognizer
+from facecore.live import LiveRecognizer
 from facecore.mode import enroll_allowed, require_enroll_allowed
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from facecore.live.recognizer import LiveRecognizer, LiveResult
+from facecore.live import LiveRecognizer, LiveResult
 from pages.common import ice_config
 
 NO_FRAMES_S = 10.0

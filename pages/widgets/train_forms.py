@@ -6,20 +6,25 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.data.dataset import load_dataset
-from facecore.data.transforms import (
+from facecore.data import (
     AUGMENT_SWITCHES,
     AugmentConfig,
     augment_from_switches,
     augment_switches_of,
     is_deterministic,
+    load_dataset,
 )
 from facecore.errors import FacecoreError
-from facecore.models.registry import get_model_spec, list_models
-from facecore.models.weights import DOWNLOAD_COMMAND, weights_status
-from facecore.train import jobs
-from facecore.train.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
-from facecore.train.runs import trainable_configs, weights_missing
+from facecore.models import DOWNLOAD_COMMAND, get_model_spec, list_models, weights_status
+from facecore.train import (
+    MONITORS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    jobs,
+    trainable_configs,
+    weights_missing,
+)
 
 #: The label of each online augmentation's switch (:data:`AUGMENT_SWITCHES`).
 AUGMENTATION_LABELS = {

@@ -11,10 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from facecore.evaluate.figures import curves_figure
+from facecore.evaluate import curves_figure
 from facecore.mode import read_only
-from facecore.train import jobs
-from facecore.train.jobs import Job
+from facecore.train import Job, jobs
 
 #: Where the page keeps the signature of the active jobs it was drawn with (see :func:`signature`).
 ACTIVE_KEY = "train-active"
