@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 from PIL import Image
 
+from facecore.constants import UNKNOWN
 from facecore.data.images import load_rgb, to_rgb_array
 from facecore.detect.detectors import Detection, Detector, create_detector
 from facecore.errors import FacecoreError, GalleryExistsError, ImageError
@@ -42,8 +43,10 @@ from facecore.gallery.calibrate import DEFAULT_TARGET_FAR, calibrate_gallery
 from facecore.gallery.embedders import DEFAULT_EMBEDDER
 from facecore.gallery.enroll import enroll_photos
 from facecore.gallery.match import load_gallery_model
-from facecore.live.inference import UNKNOWN, LoadedModel, ModelPrediction, Predictor
-from facecore.live.inference import load_run as _load_model
+from facecore.live.inference import Predictor
+from facecore.recognize.models import LoadedModel
+from facecore.recognize.models import load_run as _load_model
+from facecore.recognize.results import ModelPrediction
 
 #: what the API takes as an image (a numpy array is RGB)
 ImageLike = Union[str, Path, bytes, np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
@@ -131,7 +134,7 @@ def _identities(faces: Sequence[Any], threshold: float | None) -> list[Identity]
 class LoadedRun:
     """A trained run loaded for inference (from :func:`load_run`).
 
-    ``model`` is the loaded model (:class:`~facecore.live.inference.LoadedModel`, or the ONNX
+    ``model`` is the loaded model (:class:`~facecore.recognize.models.LoadedModel`, or the ONNX
     runtime's equivalent for an exported file): its ``classes``, ``threshold`` and
     ``score_kind`` are here too.
     """

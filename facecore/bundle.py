@@ -42,6 +42,7 @@ from typing import Any
 from filelock import FileLock
 
 from facecore import __version__, workspace
+from facecore.data.dataset import STORED, read_manifest, write_manifest
 from facecore.data.sources import ZipLimits, _ReadBudget, _unsafe_reason
 from facecore.errors import BundleError
 from facecore.mode import BUNDLE_ENV, require_writable
@@ -148,8 +149,6 @@ def _tree(folder: Path, skip: Iterable[str] = (), skip_prefix: tuple[str, ...] =
 def _dataset_files(name: str, splits: tuple[str, ...]) -> list[tuple[str, Path | bytes, int]]:
     """``(bundle path, file or bytes, mtime_ns)`` of a dataset: dataset.json, the manifest rows of
     ``splits`` (sources cut to file names) and their face crops."""
-    from facecore.data.dataset import STORED, read_manifest, write_manifest
-
     folder = workspace.dataset_path(name)
     rows = [r for r in read_manifest(folder / "manifest.csv") if r.status in STORED and r.split in splits]
     for r in rows:

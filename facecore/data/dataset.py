@@ -32,9 +32,10 @@ import numpy as np
 from filelock import Timeout
 
 from facecore import workspace
+from facecore.constants import CROP_MARGIN, CROP_SIZE, SPLITS, UNKNOWN
 from facecore.data.images import encode_jpeg, load_rgb
 from facecore.data.sources import SourceItem, SourceListing, SourceProblem, ZipLimits, open_source
-from facecore.data.splits import DEFAULT_RATIOS, SPLITS, assign_splits, split_counts
+from facecore.data.splits import DEFAULT_RATIOS, assign_splits, split_counts
 from facecore.detect.detectors import Detector, centre_crop, create_detector, crop_face
 from facecore.errors import (
     ArchiveEntryError,
@@ -46,8 +47,6 @@ from facecore.errors import (
 )
 from facecore.mode import require_writable
 
-UNKNOWN = "Unknown"
-CROP_SIZE = 256
 NOFACE_DIR = "_noface"
 NOFACE_MAX_SIDE = 512
 Mode = Literal["create", "append", "replace"]
@@ -324,7 +323,7 @@ def import_dataset(
     mode: Mode = "create",
     detector: str | Detector = "auto",
     no_face: NoFace = "report",
-    margin: float = 0.25,
+    margin: float = CROP_MARGIN,
     seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     limits: ZipLimits | None = None,

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from facecore import workspace
+from facecore.constants import CROP_MARGIN, SPLITS
 from facecore.data.dataset import (
     CROP_SIZE,
     NOFACE_DIR,
@@ -40,7 +41,7 @@ from facecore.data.dataset import (
 )
 from facecore.data.images import IMAGE_EXTENSIONS, encode_jpeg, load_rgb
 from facecore.data.sources import SourceItem, SourceListing, SourceProblem
-from facecore.data.splits import DEFAULT_RATIOS, SPLITS, assign_splits
+from facecore.data.splits import DEFAULT_RATIOS, assign_splits
 from facecore.detect.detectors import centre_crop
 from facecore.errors import DatasetError, ImageError
 from facecore.mode import require_writable
@@ -123,7 +124,7 @@ def _new_meta(name: str) -> dict:
         "seed": 0,
         "ratios": list(DEFAULT_RATIOS),
         "detector": "",
-        "margin": 0.25,
+        "margin": CROP_MARGIN,
         "crop_size": CROP_SIZE,
         "created": now,
         "updated": now,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from facecore.constants import CROP_MARGIN
 from facecore.detect.detectors import Detection, Detector, crop_face
 from facecore.errors import FacecoreError
 
@@ -46,7 +47,7 @@ class QualityConfig:
     duplicate_mad: float = 6.0
     compare_last: int = 5
     crop_size: int = 256
-    margin: float = 0.25
+    margin: float = CROP_MARGIN
 
     def __post_init__(self) -> None:
         if self.min_face < 1:

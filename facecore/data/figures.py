@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import plotly.graph_objects as go
 
-from facecore.data.splits import SPLITS
+from facecore.constants import SPLITS
 
 #: A colour per split, and for faces in no split yet.
 SPLIT_COLOURS = {"train": "#4C78A8", "val": "#F58518", "test": "#54A24B", "unsplit": "#BAB0AC"}

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facecore import workspace
+from facecore.constants import UNKNOWN
+from facecore.data.dataset import import_dataset
 from facecore.data.images import is_image_name
 from facecore.data.sources import SourceItem, SourceListing
 from facecore.errors import DatasetError, DownloadError
 from facecore.mode import require_writable
 
-UNKNOWN = "Unknown"
 LFW_APPROX_BYTES = 240 * 1024 * 1024
 
 
@@ -156,8 +157,6 @@ def build_sample(
     :func:`facecore.data.dataset.import_dataset` (mode, detector, no_face, ...).
     """
     require_writable("Building the LFW sample")
-    from facecore.data.dataset import import_dataset
-
     env = os.environ.get("FACECORE_LFW_SOURCE")
     root = Path(source) if source else Path(env) if env else fetch_lfw(progress=progress)
     listing = select_people(

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sklearn.model_selection import train_test_split
-
+from facecore.constants import SPLITS
 from facecore.errors import SplitError
 
-SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.70, 0.15, 0.15)
 #: A class needs one image in each split.
 MIN_PER_CLASS = 3
@@ -24,6 +22,9 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
 
 def _split_one(keys: list[str], ratios: tuple[float, float, float], seed: int) -> dict[str, str]:
     """Split one class's keys; every split that has a non-zero ratio gets at least one key."""
+    # scikit-learn loads slowly: imported when a split is made, not by every reader of datasets
+    from sklearn.model_selection import train_test_split
+
     n = len(keys)
     n_test = max(1, round(n * ratios[2])) if ratios[2] > 0 else 0
     n_val = max(1, round(n * ratios[1])) if ratios[1] > 0 else 0

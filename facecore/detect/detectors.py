@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from facecore.constants import CROP_MARGIN, CROP_SIZE
 from facecore.download import download_file
 from facecore.errors import DetectorError, DownloadError
 from facecore.mode import require_writable
@@ -456,7 +457,7 @@ def _crop_matrix(centre: Point, angle: float, scale: float, size: int) -> np.nda
 
 
 def crop_face(
-    image_rgb: np.ndarray, detection: Detection, *, margin: float = 0.25, size: int = 256
+    image_rgb: np.ndarray, detection: Detection, *, margin: float = CROP_MARGIN, size: int = CROP_SIZE
 ) -> np.ndarray:
     """An upright ``size`` x ``size`` RGB uint8 crop around ``detection``.
 

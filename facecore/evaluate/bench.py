@@ -42,16 +42,21 @@ import torchvision
 from torch import nn
 
 from facecore import workspace
+from facecore.data.dataset import import_dataset, load_dataset
+from facecore.data.sample import lfw_folder, select_people
 from facecore.data.transforms import is_deterministic
 from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
 from facecore.errors import FacecoreError
 from facecore.models.registry import create_model, get_model_spec, list_models
 from facecore.models.resnet import split_frozen
+from facecore.models.weights import weights_file, weights_status
+from facecore.recognize.runs import read_metrics
 from facecore.train.config import TrainConfig
 from facecore.train.loop import (
     Trainer,
     autocast_for,
     set_threads,
+    train,
     train_one_epoch,
 )
 
@@ -102,8 +107,6 @@ def plan_for(quick: bool, images: int | None = None) -> Plan:
 
 def default_source() -> Path | None:
     """An LFW people tree: the offline assets beside the repository, or a downloaded LFW."""
-    from facecore.data.sample import lfw_folder
-
     assets = Path(__file__).resolve().parents[3] / "shared" / "assets" / "lfw-deepfunneled"
     for candidate in (assets, lfw_folder()):
         if candidate.is_dir():
@@ -288,9 +291,6 @@ def prepare_dataset(source: Path, plan: Plan) -> dict[str, Any]:
     ``plan.people`` people with the most images plus an Unknown class, equal counts per class,
     the default 70/15/15 split, no face detection (LFW faces are centred already).
     """
-    from facecore.data.dataset import import_dataset, load_dataset
-    from facecore.data.sample import select_people
-
     t0 = time.perf_counter()
     # the default split keeps max(1, round(15%)) of each class for val and for test
     want = max(1, math.ceil(plan.train_images / (plan.people + 1)))
@@ -411,8 +411,6 @@ def measure_ranks(
     usual Trainer); the figure is the last epoch's training pass, all ranks' images over rank 0's
     time. The processes share this machine's cores (OMP threads = cores / processes).
     """
-    from facecore.train.loop import read_metrics, train
-
     out: dict[str, Any] = {}
     for n in ranks:
         if batch % n:
@@ -473,8 +471,6 @@ def _cache_comparison(cached: dict[str, Any], recomputed: dict[str, Any], full: 
 @contextlib.contextmanager
 def _standin_weights(tmp: Path, names: Sequence[str]) -> Iterator[str]:
     """A random-init ResNet-50 file where torchvision's loader looks, unless real weights are there."""
-    from facecore.models.weights import weights_file, weights_status
-
     if "resnet50_pretrained" not in names or weights_status("resnet50_pretrained")["available"]:
         yield "imagenet" if "resnet50_pretrained" in names else "n/a"
         return

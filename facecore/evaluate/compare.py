@@ -23,13 +23,13 @@ from facecore import workspace
 from facecore.errors import CompareError
 from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
 from facecore.evaluate.figures import bars_figure, confusion_figure, curves_figure, openset_figure
-from facecore.evaluate.openset import operating_point
-from facecore.evaluate.predictions import predictions_by_file
-from facecore.evaluate.result import Evaluation
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint
-from facecore.train.loop import read_metrics
+from facecore.recognize.openset import operating_point
+from facecore.recognize.prediction_rows import predictions_by_file
+from facecore.recognize.result import Evaluation
+from facecore.recognize.runs import read_metrics
 
 MAX_RUNS = 6
 GALLERY_LIMIT = 60

@@ -26,31 +26,31 @@ from sklearn.metrics import (
     f1_score,
     log_loss,
     precision_recall_fscore_support,
-    roc_auc_score,
-    roc_curve,
 )
 from torch import nn
 
 from facecore import workspace
-from facecore.data.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.constants import SPLITS, UNKNOWN
+from facecore.data.dataset import FaceDataset, load_dataset
 from facecore.data.loaders import FaceCrops, make_loader
 from facecore.data.transforms import eval_transform_from_dict
 from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
 from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError
-from facecore.evaluate.openset import (
+from facecore.mode import require_writable
+from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.models.registry import count_parameters
+from facecore.recognize.models import load_run, predict_outputs
+from facecore.recognize.openset import (
     class_centroids,
+    open_set_scores,
     operating_point,
     suggest_threshold,
     sweep_scores,
     unknown_scores,
 )
-from facecore.evaluate.predictions import PredictionRow, write_predictions
-from facecore.evaluate.result import Evaluation
-from facecore.mode import require_writable
-from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
-from facecore.models.registry import classifier_head, count_parameters
+from facecore.recognize.prediction_rows import PredictionRow, write_predictions
+from facecore.recognize.result import Evaluation
 
-SPLITS = ("train", "val", "test")
 #: The open-set score of a run whose checkpoint names none (trained before the choice existed).
 OPEN_SET_SCORE = "max_softmax"
 LATENCY_BATCHES = (1, 32)
@@ -116,31 +116,6 @@ def predict_logits(model: nn.Module, loader: Any, device: torch.device) -> tuple
     return logits, labels
 
 
-@torch.inference_mode()
-def predict_outputs(
-    model: nn.Module, loader: Any, device: torch.device, *, embeddings: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(logits N x C, labels N, penultimate embeddings N x D or None)`` over ``loader``."""
-    model.eval()
-    logits, labels, feats = [], [], []
-    handle = None
-    if embeddings:
-        handle = classifier_head(model).register_forward_hook(
-            lambda _m, inputs, _out: feats.append(inputs[0].flatten(1).float().cpu())
-        )
-    try:
-        for x, y in loader:
-            logits.append(model(inference_input(x, device)).float().cpu())
-            labels.append(y)
-    finally:
-        if handle is not None:
-            handle.remove()
-    if not logits:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), None
-    emb = torch.cat(feats).numpy() if embeddings else None
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy(), emb
-
-
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -195,43 +170,6 @@ def measure_latency(
                 break
         per_image = statistics.median(times) / b
         out[f"batch{b}"] = round(1000 * per_image, 4)
-    return out
-
-
-# --- open set ------------------------------------------------------------------------------------------
-
-
-def open_set_scores(
-    logits: np.ndarray,
-    labels: np.ndarray,
-    unknown: int | None,
-    embeddings: np.ndarray | None = None,
-    centroids: np.ndarray | None = None,
-) -> dict[str, Any] | None:
-    """How well each score of :data:`facecore.evaluate.openset.SCORES` separates known faces from
-    ``Unknown`` ones (threshold-free); ``centroid_cosine`` when embeddings and class centroids are given.
-
-    A face predicted as ``Unknown`` is always rejected, so its score is set below every other.
-    ``auroc``: chance that a known face scores above an Unknown one; ``far_at_95_known``: the
-    false-accept rate when 95% of known faces are accepted (lower is better). Training stores the
-    threshold on whichever of ``max_softmax`` and ``centroid_cosine`` has the higher validation AUROC.
-    """
-    if unknown is None or len(labels) == 0:
-        return None
-    is_known = labels != unknown
-    if is_known.all() or not is_known.any():
-        return None
-    pred = logits.argmax(1)
-    raw = unknown_scores(logits, embeddings, centroids)
-    out = {}
-    for name, s in raw.items():
-        s = s.astype(np.float64).copy()
-        s[pred == unknown] = s.min() - 1.0
-        fpr, tpr, _ = roc_curve(is_known, s, drop_intermediate=False)
-        out[name] = {
-            "auroc": round(float(roc_auc_score(is_known, s)), 6),
-            "far_at_95_known": round(float(fpr[np.searchsorted(tpr, 0.95, side="left")]), 6),
-        }
     return out
 
 
@@ -406,8 +344,6 @@ def run_centroids(ckpt: dict[str, Any], checkpoint: Path) -> np.ndarray | None:
     stored = ckpt.get("centroids")
     if isinstance(stored, torch.Tensor):
         return stored.float().numpy()
-    from facecore.live.inference import load_run
-
     try:
         near = load_run(checkpoint).nearest_images()
     except FacecoreError:

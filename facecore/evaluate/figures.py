@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from facecore.evaluate.openset import operating_point
+from facecore.recognize.openset import operating_point
 
 PALETTE: list[str] = list(qualitative.Plotly)
 METRIC_LABELS = {
@@ -105,7 +105,7 @@ def openset_figure(
 ) -> go.Figure:
     """Known accuracy against false-accept rate over thresholds, one curve per run.
 
-    ``sweeps`` maps a run label to its ``facecore.evaluate.openset.sweep`` rows; ``markers`` (optional)
+    ``sweeps`` maps a run label to its ``facecore.recognize.openset.sweep`` rows; ``markers`` (optional)
     maps a label to the threshold its model uses, drawn as a large point on its curve.
     """
     fig = go.Figure()
@@ -304,7 +304,7 @@ def threshold_curve_figure(
 ) -> go.Figure:
     """False-accept rate and known faces accepted against the threshold, with the operating point.
 
-    ``rows``: :func:`facecore.evaluate.openset.sweep` rows (a gallery's calibration); only the range where
+    ``rows``: :func:`facecore.recognize.openset.sweep` rows (a gallery's calibration); only the range where
     either rate changes is drawn.
     """
     pts = [r for r in rows if r.get("false_accept_rate") is not None or r.get("known_accepted") is not None]

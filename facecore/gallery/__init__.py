@@ -8,9 +8,17 @@
 * :mod:`~facecore.gallery.evaluate`: the runs' metrics, for a gallery on a dataset split;
 * :mod:`~facecore.gallery.export`: a gallery as a portable ``.npz`` + JSON;
 * :mod:`~facecore.cli.gallery`: ``python -m facecore gallery ...``.
+
+Importing this package registers ``gallery:NAME`` references with the recognize layer
+(:func:`facecore.recognize.refs.register_recognizer_kind`), which never imports galleries itself.
 """
 
 from facecore._lazy import lazy_exports
+from facecore.recognize.refs import GALLERY, register_recognizer_kind
+
+register_recognizer_kind(
+    GALLERY, load="facecore.gallery.match:load_gallery_model", stamp="facecore.gallery.store:gallery_stamp"
+)
 
 _EXPORTS = {
     "calibrate_gallery": ".calibrate",

@@ -3,8 +3,9 @@
 Strangers come from a dataset split (its ``Unknown`` class, and any class not enrolled) or from
 a folder or zip of other people's photos (e.g. the LFW single-image pool). Each stranger's best
 score against the gallery is compared with thresholds from 0 to 1 in steps of 0.001
-(:func:`facecore.evaluate.openset.sweep`, the same sweep as the trained runs'), and the lowest threshold
-whose false-accept rate is at most the target is stored (:func:`facecore.evaluate.openset.suggest_threshold`).
+(:func:`facecore.recognize.openset.sweep`, the same sweep as the trained runs'), and the lowest
+threshold whose false-accept rate is at most the target is stored
+(:func:`facecore.recognize.openset.suggest_threshold`).
 Known faces of the same split, when there are some, give the share of enrolled people still
 named at each threshold. Calibration cannot fail in silence: with fewer strangers than the target
 needs (:func:`min_strangers`, 100 for 1%), it is refused with the count and what to add, unless
@@ -23,16 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from facecore.constants import CROP_MARGIN, UNKNOWN
 from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
+from facecore.data.loaders import decode_crops
 from facecore.data.sources import open_source
 from facecore.detect.detectors import create_detector
 from facecore.errors import CalibrationError, FacecoreError, GalleryError
-from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.gallery.enroll import face_of_photo, recrop
 from facecore.gallery.match import GalleryModel, load_gallery_model
 from facecore.gallery.store import Gallery, save_calibration
 from facecore.mode import require_writable
+from facecore.recognize.openset import suggest_threshold, sweep
 
 STEPS = 1001
 DEFAULT_TARGET_FAR = 0.01
@@ -50,14 +53,11 @@ def dataset_faces(
 ) -> tuple[list[str], list[np.ndarray], list[str]]:
     """``(files, crops at the gallery margin, true label)`` of a dataset split; a class that is
     not enrolled is labelled ``Unknown``: for the gallery it is a stranger."""
-    from facecore.data.dataset import UNKNOWN
-    from facecore.data.loaders import decode_crops
-
     ds = load_dataset(dataset)
     items = ds.items(split)
     if not items:
         raise GalleryError(f"Dataset {ds.name!r} has no {split} faces.")
-    source = float(ds.meta.get("margin", 0.25))
+    source = float(ds.meta.get("margin", CROP_MARGIN))
     crops = [recrop(c, source, model.margin) for c in decode_crops([p for p, _ in items])]
     people = set(model.classes)
     labels = [ds.classes[i] if ds.classes[i] in people else UNKNOWN for _, i in items]

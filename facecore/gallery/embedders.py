@@ -30,7 +30,10 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from facecore.detect.detectors import find_yunet_model
 from facecore.errors import EmbedderError, FacecoreError
+from facecore.pretrained import bundled_path
+from facecore.recognize.runs import list_runs
 
 DLIB_NAME = "dlib_resnet"
 SFACE_NAME = "sface"
@@ -292,9 +295,6 @@ class SFaceEmbedder:
     default_threshold_source = SFACE_DEFAULT_SOURCE
 
     def __init__(self) -> None:
-        from facecore.detect.detectors import find_yunet_model
-        from facecore.pretrained import bundled_path
-
         try:
             self.model_path = bundled_path("sface")
             self.yunet_path = find_yunet_model()
@@ -368,7 +368,7 @@ class RunEmbedder:
     )
 
     def __init__(self, run: str | Path, *, device: str = "auto") -> None:
-        from facecore.live.inference import load_run
+        from facecore.recognize.models import load_run  # torch: only when a run is the embedder
 
         try:
             self.loaded = load_run(run, device=device)
@@ -407,8 +407,6 @@ _CACHE_LOCK = threading.Lock()
 
 def sface_problem() -> str | None:
     """Why the SFace embedder cannot be built here (its bundled file is missing or altered), or None."""
-    from facecore.pretrained import bundled_path
-
     try:
         bundled_path("sface")
     except FacecoreError as exc:
@@ -439,8 +437,6 @@ def list_embedders(*, runs: bool = True) -> list[EmbedderInfo]:
         ),
     ]
     if runs:
-        from facecore.train.runs import list_runs
-
         for r in list_runs():
             out.append(
                 EmbedderInfo(

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.data.dataset import UNKNOWN, load_dataset
+from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
+from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.data.sources import open_source
 from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
 from facecore.errors import EnrollmentError, FacecoreError, GalleryError
-from facecore.gallery.store import CROP_SIZE, EnrollReport, enroll_crops, gallery_path, load_gallery
+from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder
+from facecore.gallery.store import EnrollReport, enroll_crops, gallery_path, load_gallery
 
 
 def recrop(crop: np.ndarray, from_margin: float, to_margin: float, size: int = CROP_SIZE) -> np.ndarray:
@@ -76,8 +78,6 @@ def _margin_for(name: str, embedder: str | None) -> float:
     path = gallery_path(name)
     if path.is_dir():
         return load_gallery(name).margin
-    from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder
-
     return create_embedder(embedder or DEFAULT_EMBEDDER).margin
 
 
@@ -91,7 +91,7 @@ def enroll_dataset(
 ) -> EnrollReport:
     """Enroll every face of ``split`` of ``dataset`` (the ``Unknown`` class excepted: strangers are
     for calibration), or only those of ``people``."""
-    from facecore.data.loaders import decode_crops
+    from facecore.data.loaders import decode_crops  # torch: only to enroll a dataset's crops
 
     ds = load_dataset(dataset)
     wanted = set(people) if people else None
@@ -109,7 +109,7 @@ def enroll_dataset(
     if not items:
         raise GalleryError(f"Dataset {ds.name!r} has no {split} faces of known people to enroll.")
     margin = _margin_for(name, embedder)
-    source = float(ds.meta.get("margin", 0.25))
+    source = float(ds.meta.get("margin", CROP_MARGIN))
     crops = decode_crops([p for p, _ in items])
     faces = [(cls, recrop(c, source, margin)) for (_, cls), c in zip(items, crops, strict=True)]
     return enroll_crops(name, faces, embedder=embedder)
@@ -194,7 +194,7 @@ def enroll_webcam_crops(
     person: str,
     crops: Sequence[np.ndarray],
     *,
-    crop_margin: float = 0.25,
+    crop_margin: float = CROP_MARGIN,
     embedder: str | None = None,
 ) -> EnrollReport:
     """Enroll the crops an :class:`~facecore.data.enroll.EnrollSession` accepted (its checks passed)."""

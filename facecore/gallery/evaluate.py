@@ -27,15 +27,16 @@ from sklearn.metrics import (
 )
 
 from facecore import workspace
-from facecore.data.dataset import UNKNOWN, load_dataset
+from facecore.constants import UNKNOWN
+from facecore.data.dataset import load_dataset
 from facecore.errors import FacecoreError
-from facecore.evaluate.openset import operating_point, suggest_threshold
-from facecore.evaluate.predictions import PredictionRow, write_predictions
-from facecore.evaluate.result import Evaluation
 from facecore.gallery.calibrate import dataset_faces, score_crops, sweep_table
 from facecore.gallery.match import GalleryModel, load_gallery_model
 from facecore.gallery.store import EMBEDDINGS_FILE, META_FILE
 from facecore.mode import require_writable
+from facecore.recognize.openset import operating_point, suggest_threshold
+from facecore.recognize.prediction_rows import PredictionRow, write_predictions
+from facecore.recognize.result import Evaluation
 
 EVAL_DIR = "eval"
 

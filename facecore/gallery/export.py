@@ -23,6 +23,7 @@ import numpy as np
 import facecore
 from facecore.errors import ExportError
 from facecore.gallery.store import load_gallery
+from facecore.mode import require_writable
 from facecore.workspace import atomic_write_bytes, atomic_write_text, home
 
 FORMAT = "facecore.gallery-export/1"
@@ -31,8 +32,6 @@ FORMAT = "facecore.gallery-export/1"
 def export_gallery(name: str, *, out: str | Path | None = None) -> dict[str, Any]:
     """Write gallery ``name`` as ``.npz`` + ``.json`` (``out``: an ``.npz`` file or a folder);
     returns the JSON with ``npz_path`` and ``json_path``."""
-    from facecore.mode import require_writable
-
     require_writable("Exporting a gallery")
     gallery = load_gallery(name)
     if not gallery.files:

@@ -6,7 +6,7 @@ table, so no Python loop runs over faces. A person's score is their best face (`
 mean of their 3 best (``top3``).
 
 :class:`GalleryModel` puts a gallery and its embedder behind the same methods as a trained run's
-:class:`~facecore.live.inference.LoadedModel` (``classify``, ``probabilities``, ``predictions``,
+:class:`~facecore.recognize.models.LoadedModel` (``classify``, ``probabilities``, ``predictions``,
 ``nearest_images``), so the photo upload, ``predict`` and the Live page use either.
 """
 
@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from facecore.constants import GALLERY_PREFIX
 from facecore.errors import FacecoreError, GalleryError
 from facecore.gallery.embedders import Embedder, normalise
-from facecore.gallery.store import Gallery, gallery_embedder, load_gallery
-from facecore.live.inference import ModelPrediction, make_predictions
-
-GALLERY_PREFIX = "gallery:"
+from facecore.gallery.store import Gallery, gallery_embedder, gallery_path, gallery_stamp, load_gallery
+from facecore.recognize.results import ModelPrediction, make_predictions
 
 
 class Matcher:
@@ -80,7 +79,7 @@ class Matcher:
 
 
 class _GalleryNearest:
-    """The nearest enrolled faces, in the shape :class:`~facecore.live.inference.NearestImages` answers."""
+    """The nearest enrolled faces, in the shape :class:`~facecore.recognize.models.NearestImages` answers."""
 
     def __init__(self, model: GalleryModel) -> None:
         self.model = model
@@ -161,8 +160,6 @@ def load_gallery_model(name: str, *, embedder: str | Embedder | None = None) -> 
     The gallery is read once and kept while its files are unchanged; each call returns a new
     model object, so a page may change its ``threshold`` without touching another session's.
     """
-    from facecore.gallery.store import gallery_path, gallery_stamp
-
     name = str(name).removeprefix(GALLERY_PREFIX)
     path = gallery_path(name)
     stamp = gallery_stamp(name)

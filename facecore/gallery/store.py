@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from facecore import workspace
+from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
 from facecore.data.images import encode_jpeg, load_rgb
 from facecore.errors import (
     FacecoreError,
@@ -45,7 +46,6 @@ META_FILE = "gallery.json"
 EMBEDDINGS_FILE = "embeddings.npz"
 CALIBRATION_FILE = "calibration.json"
 FACES_DIR = "faces"
-CROP_SIZE = 256
 #: How a person's score is made from the similarities to their enrolled faces.
 MATCH_RULES = ("max", "top3")
 DEFAULT_MATCH = "max"
@@ -71,7 +71,7 @@ class Gallery:
 
     @property
     def margin(self) -> float:
-        return float(self.meta.get("margin", 0.25))
+        return float(self.meta.get("margin", CROP_MARGIN))
 
     @property
     def match(self) -> str:
@@ -381,8 +381,6 @@ def create_gallery(name: str, *, embedder: str = DEFAULT_EMBEDDER, match: str = 
 
 
 def _person_name(person: str) -> str:
-    from facecore.data.dataset import UNKNOWN
-
     cleaned = workspace.safe_name(str(person).strip(), what="person name")
     if cleaned.lower() == UNKNOWN.lower():
         raise GalleryError(

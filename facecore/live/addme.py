@@ -22,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from facecore.constants import CROP_SIZE
 from facecore.detect.detectors import Detection, crop_face
 from facecore.errors import EnrollmentError, FacecoreError
-from facecore.gallery.store import CROP_SIZE, EnrollReport
+from facecore.gallery.enroll import CLEAR_LARGEST, enroll_add_me
+from facecore.gallery.store import EnrollReport, _person_name
+from facecore.mode import require_enroll_allowed
 
 CAPTURING, ENROLLING, DONE, FAILED = "capturing", "enrolling", "done", "failed"
 #: refusal reasons, as :attr:`AddMeProgress.refused` counts them
@@ -73,8 +76,6 @@ def pick_face(
     :data:`~facecore.gallery.enroll.CLEAR_LARGEST`) times the next one's; else nobody can tell whose
     face to add, and the frame is refused.
     """
-    from facecore.gallery.enroll import CLEAR_LARGEST
-
     if not detections:
         return None, NO_FACE
     if len(detections) == 1:
@@ -107,10 +108,6 @@ class AddMe:
         enroll: Callable[[str, str, list[np.ndarray]], EnrollReport] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from facecore.gallery.enroll import enroll_add_me
-        from facecore.gallery.store import _person_name
-        from facecore.mode import require_enroll_allowed
-
         require_enroll_allowed()  # at once: a refused add is said before anyone poses
         if not str(person).strip():
             raise EnrollmentError("Type the name to add first.")

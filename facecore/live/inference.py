@@ -1,585 +1,48 @@
 """Inference: detect faces in a photo, crop them as the datasets were cropped, and classify them.
 
-* :func:`load_run` loads a trained run once (cached per checkpoint file and modification time)
-  as a :class:`LoadedModel`, whose :meth:`~LoadedModel.classify` turns a batch of face crops
-  into softmax probabilities and penultimate-layer embeddings in one forward pass.
-* :class:`Predictor` runs one detector and one or more runs over an RGB image
-  (:meth:`~Predictor.predict`) or over ready crops (:meth:`~Predictor.predict_crops`), and
-  returns one :class:`FacePrediction` per face with one :class:`ModelPrediction` per run.
-* :class:`NearestImages` finds the training images closest to a face (cosine similarity of
-  embeddings); the training embeddings are computed once and cached in ``<run>/embeddings_train.pt``.
+* :class:`Predictor` runs one detector and one or more recognizers (trained runs, exported runs,
+  ``gallery:NAME``) over an RGB image (:meth:`~Predictor.predict`) or over ready crops
+  (:meth:`~Predictor.predict_crops`), and returns one :class:`FacePrediction` per face with one
+  :class:`ModelPrediction` per recognizer.
+* Loading runs (:func:`load_run`, :class:`LoadedModel`, :class:`NearestImages`), the prediction
+  types and :func:`load_recognizer` sit below, in :mod:`facecore.recognize`; they are re-exported
+  here for the callers that import them from this module.
 
-Open-set rule (as in :mod:`facecore.evaluate.openset`): a face is named as its top class when that class's
+Open-set rule (as in :mod:`facecore.recognize.openset`): a face is named as its top class when that class's
 probability is at least the threshold and the class is not ``Unknown``; otherwise "Unknown".
 Images are handled in memory only; nothing about the photo is written to disk.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import math
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+import facecore.gallery  # noqa: F401  # registers gallery:NAME with facecore.recognize (load_recognizer)
+from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
 from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
-from facecore.device import for_inference, inference_input, tune_allocator
-from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError, QuantizationError
-from facecore.evaluate.openset import DEFAULT_THRESHOLD, centroid_cosine
-from facecore.models.checkpoint import load_model
-from facecore.models.registry import classifier_head
-from facecore.workspace import atomic_write_bytes, models_dir
-
-UNKNOWN = "Unknown"  # facecore.data.dataset.UNKNOWN, not imported: that module pulls in scikit-learn
-CROP_SIZE = 256
-DEFAULT_MARGIN = 0.25
-EMBEDDINGS_FORMAT = "facecore.embeddings/1"
-EMBEDDINGS_FILE = "embeddings_train.pt"
-_EMBED_BATCH = 64
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-
-
-@dataclass
-class ModelPrediction:
-    """What one run says about one face.
-
-    ``label`` is the top class, or "Unknown" when its confidence is below ``threshold`` or the
-    top class is Unknown; ``raw_label`` is always the top class. ``confidence`` is the score the
-    threshold applies to: the top class's probability, a run's centroid cosine, or a gallery's
-    cosine similarity; ``top3`` holds probabilities (a gallery: similarities).
-    """
-
-    run: str
-    model: str
-    label: str
-    raw_label: str
-    confidence: float
-    top3: list[tuple[str, float]]
-    unknown: bool
-    threshold: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``top3`` as ``[{"label", "prob"}]``)."""
-        return {
-            "run": self.run,
-            "model": self.model,
-            "label": self.label,
-            "raw_label": self.raw_label,
-            "confidence": self.confidence,
-            "top3": [{"label": c, "prob": p} for c, p in self.top3],
-            "unknown": self.unknown,
-            "threshold": self.threshold,
-        }
-
-
-@dataclass
-class FacePrediction:
-    """One face: where it is (from its :class:`Detection`) and each run's prediction.
-
-    ``nearest`` (when asked for) holds, per run, ``{"run", "images": [{"file", "class",
-    "similarity"}]}`` (plus ``"error"`` when that run's training images cannot be searched).
-    """
-
-    box: tuple[int, int, int, int]
-    score: float
-    landmarks: tuple[tuple[float, float], ...] | None
-    predictions: list[ModelPrediction]
-    nearest: list[dict[str, Any]] | None = None
-    angle: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "box": [int(v) for v in self.box],
-            "score": float(self.score),
-            "landmarks": None
-            if self.landmarks is None
-            else [[float(x), float(y)] for x, y in self.landmarks],
-            "angle": float(self.angle),
-            "predictions": [p.to_dict() for p in self.predictions],
-            "nearest": self.nearest,
-        }
-
-
-def make_predictions(
-    run: str, model: str, classes: Sequence[str], table: np.ndarray, conf: np.ndarray, threshold: float
-) -> list[ModelPrediction]:
-    """One :class:`ModelPrediction` per row of ``table`` (per-class probabilities or similarities):
-    its top class, named when the row's ``conf`` reaches ``threshold`` and the class is not Unknown."""
-    out = []
-    for row, score in zip(np.asarray(table, dtype=np.float64), conf, strict=True):
-        order = np.argsort(-row, kind="stable")[:3]
-        raw = classes[int(order[0])]
-        unknown = raw == UNKNOWN or float(score) < threshold
-        out.append(
-            ModelPrediction(
-                run=run,
-                model=model,
-                label=UNKNOWN if unknown else raw,
-                raw_label=raw,
-                confidence=float(score),
-                top3=[(classes[int(i)], float(row[i])) for i in order],
-                unknown=unknown,
-                threshold=threshold,
-            )
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Loaded runs
-
-
-def _as_batch(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Validate face crops (uint8 ``N x H x W x 3`` array, or a sequence of ``H x W x 3``)."""
-    items = list(crops) if not isinstance(crops, np.ndarray) or crops.ndim == 4 else [crops]
-    for i, c in enumerate(items):
-        if not isinstance(c, np.ndarray) or c.dtype != np.uint8 or c.ndim != 3 or c.shape[2] != 3:
-            shape = getattr(c, "shape", None)
-            raise ValueError(f"Face crop {i}: expected an RGB uint8 H x W x 3 array, got shape {shape}.")
-        if c.shape[0] == 0 or c.shape[1] == 0:
-            raise ValueError(f"Face crop {i} is empty (shape {c.shape}).")
-    return items
-
-
-def _writable(a: np.ndarray) -> np.ndarray:
-    """``a`` as a contiguous array torch may wrap (decoded images can be read-only views)."""
-    a = np.ascontiguousarray(a)
-    return a if a.flags.writeable else a.copy()
-
-
-class LoadedModel:
-    """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
-
-    #: what :meth:`classify` scores are (a gallery's are ``cosine``): a threshold applies to one kind
-    score_kind = "probability"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        ckpt: dict[str, Any],
-        transform: Any,
-        device: torch.device,
-        path: Path,
-        mtime_ns: int | None = None,
-    ) -> None:
-        self.model = for_inference(model, device)
-        self.ckpt = ckpt
-        self.transform = transform
-        self.device = device
-        self.path = Path(path)
-        #: the checkpoint file's modification time when it was loaded
-        self.mtime_ns = self.path.stat().st_mtime_ns if mtime_ns is None else int(mtime_ns)
-        self.classes: list[str] = list(ckpt["classes"])
-        self.model_name: str = str(ckpt["model"])
-        parent = self.path.parent.name
-        self.run = parent if self.path.name == "best.pt" else f"{parent}/{self.path.name}"
-        threshold = ckpt.get("threshold")
-        self.threshold = float(threshold) if threshold is not None else DEFAULT_THRESHOLD
-        centroids = ckpt.get("centroids")
-        #: the class centroids of the training faces' embeddings (unit rows), when training stored them
-        stored = isinstance(centroids, torch.Tensor) and centroids.numel() > 0
-        self.centroids = centroids.float() if stored else None
-        #: the Unknown score the threshold applies to: ``max_softmax`` or ``centroid_cosine``
-        self.score_name = str(ckpt.get("open_set_score") or "max_softmax")
-        if self.score_name == "centroid_cosine" and self.centroids is None:
-            self.score_name = "max_softmax"
-        self._head = classifier_head(self.model)
-        self._lock = threading.Lock()  # one classify() at a time: its embedding hook is per call
-        self._nearest: NearestImages | None = None
-        self._nearest_lock = threading.Lock()
-        self._margin: float | None = None
-        self._int8: nn.Module | None = None
-        self._int8_error: str | None = None
-        self._int8_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"LoadedModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
-
-    def _dataset_info(self) -> dict[str, Any]:
-        info = self.ckpt.get("dataset")
-        return info if isinstance(info, dict) else {}
-
-    @property
-    def dataset_name(self) -> str | None:
-        """The dataset the run was trained on (from the checkpoint)."""
-        config = self.ckpt.get("config")
-        fallback = config.get("dataset") if isinstance(config, dict) else None
-        return self._dataset_info().get("name") or fallback
-
-    @property
-    def margin(self) -> float:
-        """The crop margin of the training dataset (its ``dataset.json``), else 0.25."""
-        if self._margin is None:
-            margin = self._dataset_info().get("margin")
-            if margin is None and self.dataset_name:
-                from facecore.data.dataset import load_dataset
-
-                try:
-                    margin = load_dataset(self.dataset_name).meta.get("margin")
-                except FacecoreError:
-                    margin = None
-            self._margin = float(margin) if margin is not None else DEFAULT_MARGIN
-        return self._margin
-
-    def preprocess(self, crops: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        """Crops -> normalised float batch, each image through the same eval transform as training."""
-        items = _as_batch(crops)
-        if not items:
-            size = int(self.ckpt["preprocessing"]["input_size"])
-            return torch.zeros((0, 3, size, size))
-        chw = [torch.from_numpy(_writable(c)).permute(2, 0, 1) for c in items]
-        return torch.stack([self.transform(x) for x in chw])
-
-    def classify(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
-        """``(softmax probabilities N x C, embeddings N x D on the CPU)`` in one forward pass."""
-        x = self.preprocess(crops)
-        if x.shape[0] == 0:
-            return np.zeros((0, len(self.classes)), dtype=np.float32), torch.zeros((0, 0))
-        captured: list[torch.Tensor] = []
-        me = threading.get_ident()
-
-        def hook(_m: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-            if threading.get_ident() == me:  # probabilities() may run the model in other threads
-                captured.append(inputs[0])
-
-        with self._lock, torch.inference_mode():
-            self.model.eval()
-            handle = self._head.register_forward_hook(hook)
-            try:
-                logits = self.model(inference_input(x, self.device)).float()
-            finally:
-                handle.remove()
-            probs = torch.softmax(logits, dim=1).cpu().numpy()
-            emb = captured[-1].flatten(1).float().cpu()
-        return probs, emb
-
-    def int8_model(self) -> nn.Module:
-        """An int8 copy of the model for CPU inference, built once and calibrated on the run's own
-        training faces (:mod:`facecore.models.quantize`); raises :class:`FacecoreError` when it cannot be."""
-        with self._int8_lock:
-            if self._int8 is None:
-                if self._int8_error:  # tried before: do not calibrate again for every recognizer
-                    raise QuantizationError(self._int8_error)
-                try:
-                    self._int8 = self._make_int8()
-                except FacecoreError as exc:
-                    self._int8_error = str(exc)
-                    raise
-            return self._int8
-
-    def _make_int8(self) -> nn.Module:
-        if self.device.type != "cpu":
-            raise QuantizationError(f"int8 inference is for the CPU; {self.run} runs on {self.device.type}.")
-        from facecore.models.quantize import CALIBRATION_IMAGES, calibration_batches, quantize_int8
-
-        batches = calibration_batches(training_crops(self.dataset_name, CALIBRATION_IMAGES), self.preprocess)
-        with self._lock:  # no other thread is adding its forward hook while the model is copied
-            float_copy = copy.deepcopy(self.model)
-        return quantize_int8(float_copy, batches, inplace=True)
-
-    def probabilities(self, crops: np.ndarray | Sequence[np.ndarray], *, int8: bool = False) -> np.ndarray:
-        """Softmax probabilities (N x C) only: with ``int8``, from :meth:`int8_model`."""
-        model = self.int8_model() if int8 else self.model
-        x = self.preprocess(crops)
-        if x.shape[0] == 0:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        # no lock: without the embedding hook of classify(), threads may share the model
-        with torch.inference_mode():
-            x = x if int8 else inference_input(x, self.device)
-            return torch.softmax(model(x).float(), dim=1).cpu().numpy()
-
-    @property
-    def needs_embeddings(self) -> bool:
-        """True when the run decides Unknown by its embedding's cosine to the class centroid, so
-        :meth:`predictions` needs the embeddings of :meth:`classify`."""
-        return self.score_name == "centroid_cosine"
-
-    def predictions(
-        self, probs: np.ndarray, threshold: float | None = None, embeddings: Any = None
-    ) -> list[ModelPrediction]:
-        """One :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: the run's own).
-
-        The confidence compared with the threshold is the top class's probability, or, for a run
-        whose score is ``centroid_cosine``, the cosine of the face's embedding (``embeddings``,
-        from :meth:`classify`) to that class's centroid.
-        """
-        t = self.threshold if threshold is None else float(threshold)
-        probs = np.asarray(probs, dtype=np.float64)
-        scores = probs.max(axis=1) if len(probs) else np.zeros(0)
-        if self.needs_embeddings:
-            if embeddings is None:
-                raise ValueError(f"{self.run} decides Unknown by centroid cosine: pass the embeddings.")
-            emb = torch.as_tensor(embeddings).float().numpy()
-            scores = centroid_cosine(emb, probs.argmax(axis=1), self.centroids.numpy())
-        return make_predictions(self.run, self.model_name, self.classes, probs, scores, t)
-
-    def nearest_images(self) -> NearestImages:
-        """The run's :class:`NearestImages`, built once (rebuilt when the dataset changes)."""
-        with self._nearest_lock:
-            if self._nearest is None or self._nearest.is_stale():
-                self._nearest = NearestImages(self)
-            return self._nearest
-
-
-_CACHE: dict[tuple[str, str], tuple[int, Any]] = {}  # LoadedModel, or OnnxModel for exports
-_CACHE_LOCK = threading.Lock()
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """The checkpoint file meant by ``path``: a ``.pt`` file, a run folder, or a run name."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p.resolve()
-    if p.is_dir():
-        return (p / "best.pt").resolve()
-    named = models_dir() / str(path)
-    if str(path) and not p.is_absolute() and named.is_dir():
-        return (named / "best.pt").resolve()
-    if str(path) and not p.is_absolute() and named.is_file():  # e.g. RUN/export/model.onnx
-        return named.resolve()
-    root = models_dir()
-    runs = sorted(d.name for d in root.glob("*") if (d / "best.pt").is_file()) if root.is_dir() else []
-    raise CheckpointError(
-        f"{path}: no such checkpoint file, run folder or run name (runs in {models_dir()}: "
-        f"{', '.join(runs) or 'none yet'})."
-    )
-
-
-def load_run(path: str | Path, *, device: str | torch.device = "auto") -> LoadedModel:
-    """Load a run (run folder, run name under ``models_dir()``, or ``.pt`` file) for inference.
-
-    An exported ``.onnx`` file (or the ``.json`` beside it) gives an
-    :class:`~facecore.live.export.OnnxModel` instead: the same methods, run by onnxruntime on the CPU.
-    Cached per (resolved checkpoint path, device): the same unchanged file gives the same object;
-    a file whose modification time changed is loaded again.
-    """
-    from facecore.data.transforms import eval_transform_from_dict
-    from facecore.device import resolve_device
-    from facecore.live.export import is_export, load_onnx
-
-    tune_allocator()
-    ckpt_path = resolve_checkpoint(path)
-    if is_export(ckpt_path):
-        ckpt_path = ckpt_path.with_suffix(".onnx")
-        try:
-            mtime = ckpt_path.stat().st_mtime_ns
-        except OSError:
-            mtime = -1  # load_onnx says what is missing
-        key = (str(ckpt_path), "onnx")
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-            if hit is not None and hit[0] == mtime:
-                return hit[1]
-            onnx_model = load_onnx(ckpt_path)
-            _CACHE[key] = (mtime, onnx_model)
-            return onnx_model  # type: ignore[return-value]  # duck-typed like LoadedModel
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    try:
-        mtime = ckpt_path.stat().st_mtime_ns
-    except OSError as exc:
-        raise CheckpointError(f"{ckpt_path}: no such checkpoint file.") from exc
-    key = (str(ckpt_path), str(dev))
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0] == mtime:
-            return hit[1]
-        model, ckpt = load_model(ckpt_path)
-        try:
-            transform = eval_transform_from_dict(ckpt["preprocessing"])
-        except FacecoreError as exc:
-            raise CheckpointError(f"{ckpt_path}: {exc}") from exc
-        loaded = LoadedModel(model, ckpt, transform, dev, ckpt_path, mtime)
-        _CACHE[key] = (mtime, loaded)
-        return loaded
-
-
-def load_recognizer(spec: str | Path | Any, *, device: str | torch.device = "auto") -> Any:
-    """A trained run (:func:`load_run`, which also loads an exported ``.onnx``) or, for ``gallery:NAME``,
-    a gallery with its embedder (:class:`facecore.gallery.match.GalleryModel`); objects already loaded
-    are returned as they are."""
-    if not isinstance(spec, (str, Path)):
-        return spec
-    if isinstance(spec, str) and spec.startswith("gallery:"):
-        from facecore.gallery.match import load_gallery_model
-
-        return load_gallery_model(spec)
-    return load_run(spec, device=device)
-
-
-def model_stamp(spec: str | Path) -> tuple[str, int]:
-    """What a cache of loaded models (the dashboard's) keys ``spec`` by, and a stamp that changes
-    when the model on disk changes: ``gallery:NAME`` and the gallery's stamp, or the checkpoint file
-    meant by a run name, folder or ``.pt`` file (:func:`resolve_checkpoint`) and its modification
-    time in nanoseconds."""
-    text = str(spec)
-    if text.startswith("gallery:"):
-        from facecore.gallery.store import gallery_stamp
-
-        return text, gallery_stamp(text.removeprefix("gallery:"))
-    path = resolve_checkpoint(spec)
-    if path.suffix.lower() == ".json" and path.with_suffix(".onnx").is_file():  # an export's JSON
-        path = path.with_suffix(".onnx")
-    return str(path), path.stat().st_mtime_ns
-
-
-def clear_cache() -> None:
-    """Forget every loaded run."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-# --------------------------------------------------------------------------------------------
-# Nearest training images
-
-
-def images_on_disk(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The nearest images (``{"file", ...}`` dicts) whose files are still there."""
-    return [im for im in images if Path(im["file"]).is_file()]
-
-
-def training_crops(dataset_name: str | None, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Up to ``n`` face crops from the training split of ``dataset_name`` (spread over its classes)."""
-    import random
-
-    from facecore.data.dataset import load_dataset
-    from facecore.data.images import load_rgb
-
-    if not dataset_name:
-        raise QuantizationError(
-            "int8 calibrates on the run's training faces; the checkpoint names no dataset."
-        )
-    try:
-        items = load_dataset(dataset_name).items("train")
-    except FacecoreError as exc:
-        raise QuantizationError(f"int8 calibrates on the run's training faces: {exc}") from exc
-    if not items:
-        raise QuantizationError(
-            f"int8 calibrates on the run's training faces, but {dataset_name!r} has none."
-        )
-    chosen = random.Random(seed).sample(items, min(n, len(items)))
-    return [load_rgb(path) for path, _ in chosen]
-
-
-class NearestImages:
-    """Cosine-similarity search over the embeddings of a run's training images.
-
-    Embeddings are computed once (in batches, ``inference_mode``) and cached in memory and in
-    ``<run>/embeddings_train.pt`` (float16 tensor + file list, loaded with ``weights_only=True``);
-    the file is recomputed when the train file list or the checkpoint (its modification time) changed.
-    Raises :class:`DatasetError` when the run's dataset is not on this machine.
-    """
-
-    def __init__(self, loaded: LoadedModel) -> None:
-        from facecore.data.dataset import load_dataset
-
-        self.loaded = loaded
-        dataset_name = loaded.dataset_name
-        if not dataset_name:
-            raise DatasetError(f"{loaded.path}: the checkpoint does not name its training dataset.")
-        self.dataset = load_dataset(dataset_name)
-        self._manifest_mtime = self._manifest_stamp()
-        items = self.dataset.items("train")
-        classes = self.dataset.classes
-        self.files = [p.relative_to(self.dataset.path).as_posix() for p, _ in items]
-        self.labels = [classes[i] for _, i in items]
-        stem = loaded.path.stem
-        name = EMBEDDINGS_FILE if stem == "best" else f"embeddings_train.{stem}.pt"
-        self.cache_path = loaded.path.parent / name
-        self.computed = False  # True when this instance computed the embeddings (not from disk)
-        self.embeddings = self._load() if self.files else torch.zeros((0, 0), dtype=torch.float16)
-        if self.embeddings is None:
-            self.embeddings = self._compute()
-            self.computed = True
-            self._save()
-
-    def _manifest_stamp(self) -> int:
-        try:
-            return (self.dataset.path / "manifest.csv").stat().st_mtime_ns
-        except OSError:
-            return -1
-
-    def is_stale(self) -> bool:
-        """True when the dataset's manifest changed since these embeddings were made."""
-        return self._manifest_stamp() != self._manifest_mtime
-
-    def _load(self) -> torch.Tensor | None:
-        path = self.cache_path
-        if not path.is_file():
-            return None
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # a damaged cache file is recomputed, never fatal
-            return None
-        if (
-            not isinstance(data, dict)
-            or data.get("format") != EMBEDDINGS_FORMAT
-            or data.get("files") != self.files
-            or data.get("checkpoint_mtime_ns") != self.loaded.mtime_ns
-            or not isinstance(data.get("embeddings"), torch.Tensor)
-            or data["embeddings"].shape[0] != len(self.files)
-        ):
-            return None
-        return data["embeddings"]
-
-    @torch.inference_mode()
-    def _compute(self) -> torch.Tensor:
-        from facecore.data.loaders import decode_crops
-
-        paths = [self.dataset.path / f for f in self.files]
-        chunks = []
-        for start in range(0, len(paths), _EMBED_BATCH):
-            _, emb = self.loaded.classify(decode_crops(paths[start : start + _EMBED_BATCH]))
-            chunks.append(nn.functional.normalize(emb, dim=1).to(torch.float16))
-        return torch.cat(chunks)
-
-    def _save(self) -> None:
-        payload = {
-            "format": EMBEDDINGS_FORMAT,
-            "checkpoint": self.loaded.path.name,
-            "checkpoint_mtime_ns": self.loaded.mtime_ns,
-            "dataset": self.dataset.name,
-            "files": self.files,
-            "labels": self.labels,
-            "embeddings": self.embeddings,
-        }
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        with contextlib.suppress(OSError):  # a read-only run folder: keep them in memory only
-            atomic_write_bytes(self.cache_path, buf.getvalue())
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def nearest(self, embedding: torch.Tensor | np.ndarray, k: int = 3) -> list[tuple[Path, str, float]]:
-        """The ``k`` training images most similar to ``embedding``: ``(file, class, cosine)``."""
-        if k <= 0 or not self.files:
-            return []
-        q = torch.as_tensor(embedding, dtype=torch.float32).reshape(-1)
-        if q.shape[0] != self.embeddings.shape[1]:
-            raise ValueError(f"Embedding of size {q.shape[0]} does not match {self.embeddings.shape[1]}.")
-        q = nn.functional.normalize(q, dim=0)
-        sims = torch.cat([chunk.float() @ q for chunk in self.embeddings.split(1024)])
-        top = torch.topk(sims, min(k, len(self.files)))
-        return [
-            (self.dataset.path / self.files[i], self.labels[i], float(s))
-            for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-        ]
-
-
-# --------------------------------------------------------------------------------------------
-# The predictor
+from facecore.errors import ConfigError, FacecoreError
+from facecore.recognize.crops import _as_batch, _writable, training_crops
+from facecore.recognize.models import (  # re-exported
+    EMBEDDINGS_FILE,
+    EMBEDDINGS_FORMAT,
+    LoadedModel,
+    NearestImages,
+    clear_cache,
+    images_on_disk,
+    load_recognizer,
+    load_run,
+    model_stamp,
+    resolve_checkpoint,
+)
+from facecore.recognize.results import FacePrediction, ModelPrediction, make_predictions  # re-exported
+
+DEFAULT_MARGIN = CROP_MARGIN
 
 
 class Predictor:
@@ -688,14 +151,24 @@ class Predictor:
 
 
 __all__ = [
+    "CROP_SIZE",
+    "DEFAULT_MARGIN",
+    "EMBEDDINGS_FILE",
+    "EMBEDDINGS_FORMAT",
+    "UNKNOWN",
     "FacePrediction",
     "LoadedModel",
     "ModelPrediction",
     "NearestImages",
     "Predictor",
+    "_as_batch",
+    "_writable",
     "clear_cache",
+    "images_on_disk",
     "load_recognizer",
     "load_run",
+    "make_predictions",
     "model_stamp",
     "resolve_checkpoint",
+    "training_crops",
 ]

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+import facecore.gallery  # noqa: F401  # registers gallery:NAME for load_recognizer (no torch)
+from facecore.constants import CROP_SIZE, GALLERY_PREFIX
 from facecore.detect.detectors import (
     Detection,
     Detector,
@@ -46,11 +48,13 @@ from facecore.detect.detectors import (
     find_yunet_model,
 )
 from facecore.errors import FacecoreError
+from facecore.live.addme import AddMe
+from facecore.live.video import VideoSink, open_video
+from facecore.recognize.results import FacePrediction
 
 if TYPE_CHECKING:  # torch is imported when a recognizer is built, not to read ICE settings
-    from facecore.live.addme import AddMe
-    from facecore.live.inference import FacePrediction, LoadedModel
-    from facecore.train.runs import Run
+    from facecore.recognize.models import LoadedModel
+    from facecore.recognize.runs import Run
 
 #: Display names for the three compared models (the labels drawn on the video).
 SHORT_NAMES = {
@@ -205,7 +209,7 @@ class LiveConfig:
     0 detects on every frame.
     ``device``: where runs given by name are loaded (``auto``, ``cpu``, ``cuda``, ``mps``).
     ``precision``: ``float32``; ``int8``, each model's int8 copy
-    (:meth:`~facecore.live.inference.LoadedModel.int8_model`, CPU only; a model that cannot be converted
+    (:meth:`~facecore.recognize.models.LoadedModel.int8_model`, CPU only; a model that cannot be converted
     stays in float32 and says why in :attr:`~LiveRecognizer.int8_problems`);
     or ``auto``, whichever of the two classifies a face faster here, timed once per model with
     ``threads`` threads (:attr:`~LiveRecognizer.precision_ms`). On 2 CPU cores int8 won for ResNet-50
@@ -234,13 +238,13 @@ class LiveConfig:
 class LiveRecognizer:
     """Asynchronous face recognition for a stream of frames (see the module docstring).
 
-    ``models``: :class:`~facecore.live.inference.LoadedModel` objects, or run names / folders / ``.pt`` files
-    for :func:`~facecore.live.inference.load_run`, or ``gallery:NAME``. ``config``: how it works
+    ``models``: :class:`~facecore.recognize.models.LoadedModel` objects, or run names / folders / ``.pt``
+    files for :func:`~facecore.recognize.models.load_run`, or ``gallery:NAME``. ``config``: how it works
     (:class:`LiveConfig`; default: its defaults).
     """
 
     def __init__(self, models: Sequence[LoadedModel | str | Path], config: LiveConfig | None = None) -> None:
-        from facecore.live.inference import load_recognizer
+        from facecore.recognize.models import load_recognizer  # torch: only when a recognizer is built
 
         config = config or LiveConfig()
         self.config = config
@@ -383,8 +387,6 @@ class LiveRecognizer:
 
         ``detections``: faces already found (e.g. on the previous frame) to classify instead.
         """
-        from facecore.live.inference import CROP_SIZE, FacePrediction
-
         start = self.clock()
         detected = detections is None
         if detections is None:
@@ -550,9 +552,7 @@ class LiveRecognizer:
         Raises :class:`~facecore.errors.ReadOnlyModeError` in presentation mode unless the presenter
         allows it, and :class:`FacecoreError` for a gallery this recognizer does not use.
         """
-        from facecore.live.addme import AddMe
-
-        name = str(gallery).removeprefix("gallery:")
+        name = str(gallery).removeprefix(GALLERY_PREFIX)
         model = self._gallery_model(name)
         self.add_me = AddMe(
             model.gallery.name,
@@ -583,7 +583,7 @@ class LiveRecognizer:
         The embedder and the threshold of the model it replaces are kept; the swap is one
         assignment, so a worker classifying meanwhile finishes with the old gallery.
         """
-        from facecore.gallery.match import load_gallery_model
+        from facecore.gallery.match import load_gallery_model  # torch: only when a gallery is reloaded
 
         models = list(self.models)
         for i, model in enumerate(models):
@@ -733,8 +733,6 @@ def limit_torch_threads(n: int) -> None:
 def _time_precisions(model: LoadedModel, threads: int | None, runs: int = 3) -> dict[str, float]:
     """Milliseconds to classify one face in float32 and in int8: the best of ``runs`` after a
     warm-up, in a helper thread with ``threads`` torch threads (as the worker will have)."""
-    from facecore.live.inference import CROP_SIZE
-
     face = np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8)
     timings: dict[str, float] = {}
     errors: list[str] = []
@@ -808,8 +806,8 @@ def draw_panel(image_bgr: np.ndarray, lines: Sequence[str]) -> None:
 def default_runs(runs: Sequence[Run], group: str | None = None) -> dict[str, str]:
     """Model -> run: the newest run of each model (only runs of ``group`` when given).
 
-    ``runs``: :class:`~facecore.train.runs.Run` records, newest first (as
-    :func:`~facecore.train.runs.list_runs` gives them); finished runs win over runs still training
+    ``runs``: :class:`~facecore.recognize.runs.Run` records, newest first (as
+    :func:`~facecore.recognize.runs.list_runs` gives them); finished runs win over runs still training
     or stopped.
     """
     chosen: dict[str, str] = {}
@@ -913,8 +911,6 @@ def run_video(
     (:meth:`~LiveRecognizer.recognize`, for an offline annotated copy). ``out``: write the
     annotated video (``.mp4``, ``.avi``, ``.mkv`` or ``.y4m``).
     """
-    from facecore.live.video import VideoSink, open_video
-
     src = open_video(source)
     pace = (not src.live) if realtime is None else realtime
     fps = src.fps or 30.0

@@ -25,6 +25,7 @@ from torch import nn
 
 import facecore
 from facecore.errors import CheckpointError, FacecoreError
+from facecore.models.registry import create_model
 from facecore.workspace import atomic_write_bytes
 
 FORMAT = "facecore.checkpoint/1"
@@ -78,8 +79,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def build_model(ckpt: dict[str, Any], *, path: str | Path = "checkpoint") -> nn.Module:
     """Rebuild the model from a loaded checkpoint alone (no ImageNet weights needed)."""
-    from facecore.models.registry import create_model
-
     config = ckpt["config"]
     classes = ckpt["classes"]
     try:

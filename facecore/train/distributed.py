@@ -2,8 +2,8 @@
 
 facecore writes no scheduler of its own. :func:`launch` runs PyTorch's own launcher
 (``python -m torch.distributed.run``, the module behind ``torchrun``: elastic agent, c10d
-rendezvous) with this module as the entry point; each process it starts is one *rank* and runs
-the same :class:`~facecore.train.loop.Trainer`, which asks :func:`context` who it is:
+rendezvous) with :mod:`facecore.train.worker` as the entry point; each process it starts is one
+*rank* and runs the same :class:`~facecore.train.loop.Trainer`, which asks :func:`context` who it is:
 
 * the backend is NCCL on CUDA (one GPU per rank, ``LOCAL_RANK``) and gloo on the CPU;
 * the training split is sharded by ``DistributedSampler`` (``set_epoch`` every epoch: the
@@ -24,7 +24,6 @@ This module moves to ``facecore/train/distributed.py`` in the planned subpackage
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -177,7 +176,7 @@ def launch(
     job: tuple[str, int, int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     stop_file: Path | None = None,
-    entry: str = "facecore.train.distributed",
+    entry: str = "facecore.train.worker",
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Train ``config`` with ``config.nproc`` processes on this machine (of ``nnodes``) under torchrun.
@@ -187,7 +186,8 @@ def launch(
     ``rdzv_endpoint`` (c10d rendezvous). Returns rank 0's run summary; raises
     :class:`TrainingFailed` naming the failed rank. ``should_stop`` (polled) makes every rank stop
     after its current batch by creating ``stop_file``, which rank 0 watches (a job's ``stop``).
-    ``entry``: the module each rank runs (this one; the tests wrap it with fault injection).
+    ``entry``: the module each rank runs (:mod:`facecore.train.worker`; the tests wrap it with fault
+    injection).
     ``quiet``: drop the ranks' progress lines (stdout) instead of passing them on.
     """
     nproc = int(config.nproc)
@@ -310,50 +310,3 @@ def _describe(block: str) -> tuple[str, str, int]:
     else:
         priority = 2
     return who, what, priority
-
-
-def _entry(argv: Sequence[str] | None = None) -> int:
-    """What each rank runs (``python -m facecore.train.distributed``, started by :func:`launch`)."""
-    from facecore.train.config import TrainConfig
-    from facecore.train.loop import ProgressPrinter, Trainer
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--config", required=True)
-    p.add_argument("--summary", required=True)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--job")
-    p.add_argument("--job-index", type=int, default=0)
-    p.add_argument("--job-total", type=int, default=1)
-    args = p.parse_args(argv)
-    config = TrainConfig.from_dict(json.loads(args.config))
-    run_dir = Path(os.environ[RUN_DIR_ENV]) if os.environ.get(RUN_DIR_ENV) else None
-    callbacks: list[Any] = [ProgressPrinter()]
-    should_stop: Callable[[], bool] = lambda: False  # noqa: E731
-    if args.job:
-        from facecore.train.jobs import job_callbacks
-
-        extra, should_stop = job_callbacks(args.job, args.job_index, args.job_total)
-        callbacks += extra
-    trainer = Trainer(config, run_dir=run_dir, callbacks=callbacks, should_stop=should_stop)
-    if trainer.dist.is_main:
-        Path(f"{args.summary}.run").write_text(str(trainer.run_dir), encoding="utf-8")
-    try:
-        summary = trainer.fit(resume=args.resume)
-    except TrainingStopped as exc:  # every rank stops at the same batch: not a failure
-        summary = {"stopped": str(exc)}
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if trainer.dist.is_main:
-        Path(args.summary).write_text(json.dumps(summary), encoding="utf-8")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from torch.distributed.elastic.multiprocessing.errors import record
-
-    return record(_entry)(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

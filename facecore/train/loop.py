@@ -26,7 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from facecore import workspace
-from facecore.data.dataset import UNKNOWN, FaceDataset, load_dataset
+from facecore.constants import UNKNOWN
+from facecore.data.dataset import FaceDataset, load_dataset
 from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
 from facecore.data.transforms import (
     AugmentConfig,
@@ -37,17 +38,20 @@ from facecore.data.transforms import (
 )
 from facecore.device import resolve_device, tune_allocator
 from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
-from facecore.evaluate.openset import (
-    choose_score,
-    class_centroids,
-    suggest_threshold,
-    sweep_scores,
-    unknown_scores,
-)
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
 from facecore.models.registry import count_parameters, create_model, get_model_spec
 from facecore.models.resnet import split_frozen
+from facecore.recognize.models import predict_outputs
+from facecore.recognize.openset import (
+    choose_score,
+    class_centroids,
+    open_set_scores,
+    suggest_threshold,
+    sweep_scores,
+    unknown_scores,
+)
+from facecore.recognize.runs import read_metrics  # re-exported: reading runs sits in facecore.recognize
 from facecore.train import distributed
 from facecore.train.config import TrainConfig
 
@@ -120,15 +124,6 @@ def _append_csv(path: Path, columns: Sequence[str], row: dict[str, Any]) -> None
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         fh.flush()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """The rows of ``metrics.csv`` as floats (epoch as int)."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 class ProgressPrinter(Callback):
@@ -639,8 +634,6 @@ class Trainer:
         centroids of their embeddings, and on the validation faces, for each score's AUROC; the
         threshold is set on whichever of max softmax and centroid cosine separates better.
         """
-        from facecore.evaluate.evaluation import open_set_scores, predict_outputs
-
         transform = eval_transform(self.spec)
         model = self.model.to(self.device)
 

@@ -1,4 +1,4 @@
-"""A torchrun entry for the tests: :mod:`facecore.train.distributed`'s, with hooks set by environment.
+"""A torchrun entry for the tests: :mod:`facecore.train.worker`'s, with hooks set by environment.
 
 * ``FACECORE_TEST_DUMP=DIR``: after training, each rank saves its model's parameters to
   ``DIR/rank<R>.pt`` (to compare the ranks' weights);
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from facecore.train import distributed
+from facecore.train import worker
 from facecore.train.loop import Trainer
 
 _evaluate, _finish = Trainer._evaluate, Trainer._finish
@@ -42,4 +42,4 @@ def finish(self, seconds, stopped_early):
 Trainer._evaluate, Trainer._finish = evaluate, finish
 
 if __name__ == "__main__":
-    raise SystemExit(distributed.main())
+    raise SystemExit(worker.main())
