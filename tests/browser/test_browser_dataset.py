@@ -16,7 +16,7 @@ import pytest
 
 from facecore.data.dataset import list_datasets, load_dataset
 from facecore.data.images import encode_jpeg, load_rgb
-from tests.helpers import ARTIFACTS, LFW, fake_camera_args, press_start
+from tests.helpers import ARTIFACTS, LFW, fake_camera_args, press_start, webrtc_player
 
 pytestmark = pytest.mark.browser
 
@@ -115,7 +115,7 @@ def test_enroll_with_the_camera(yunet_home: Path, app_url: str, page) -> None:
     target.fill("3")
     target.press("Enter")
     page.get_by_text("0 of 3 faces").wait_for(timeout=60_000)
-    webrtc = page.frame_locator("iframe[title*=webrtc]")
+    webrtc = webrtc_player(page, "enroll-webrtc")  # never a stale copy of the player
     press_start(webrtc)
     save = page.get_by_role("button", name="Save 3 faces as Colin")
     try:

@@ -14,7 +14,18 @@ import pytest
 
 from facecore.gallery.embedders import dlib_problem
 from facecore.gallery.store import load_gallery
-from tests.helpers import ARTIFACTS, PERSON, TABLES, fake_camera_args, press_start, seen_names, shot, wait_for
+from tests.helpers import (
+    ARTIFACTS,
+    PERSON,
+    TABLES,
+    fake_camera_args,
+    press_start,
+    seen_names,
+    settle,
+    shot,
+    wait_for,
+    webrtc_player,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -78,10 +89,10 @@ def enroll_and_watch(page, people_tree: Path) -> None:
     page.get_by_role("radio", name="A gallery (enrolled people)").wait_for(timeout=60_000)
     assert page.get_by_role("radio", name="A gallery (enrolled people)").is_checked()
     page.get_by_text("Unknown below this similarity").wait_for(timeout=60_000)
-    player = page.frame_locator("iframe[title*='webrtc']")
+    player = webrtc_player(page, "live-webrtc")  # the live video's player, never a stale copy
     player.get_by_role("button", name="START").wait_for(timeout=120_000)
-    page.wait_for_timeout(1000)
-    player.get_by_role("button", name="START").click()
+    settle(page)
+    press_start(player)
     started = time.monotonic()
     names: list[str] = []
     while time.monotonic() - started < 150 and PERSON not in names:
@@ -92,9 +103,11 @@ def enroll_and_watch(page, people_tree: Path) -> None:
     shot(page, "gallery-live.png")
     assert seen_names(page)[0] == PERSON
     player.get_by_role("button", name="STOP").click()
+    settle(page)  # STOP reruns the page: a navigation clicked during that run can be dropped
 
     # the webcam way in: the Dataset page's capture (its quality checks), saved into the gallery
     page.get_by_test_id("stSidebarNav").get_by_text("Dataset", exact=True).click()
+    page.get_by_role("heading", name="Dataset", exact=True).wait_for(timeout=60_000)
     page.get_by_role("radio", name="Enroll into a gallery").click()
     page.get_by_text("Webcam", exact=True).click()
     name = page.get_by_label("Your name")
@@ -104,7 +117,7 @@ def enroll_and_watch(page, people_tree: Path) -> None:
     target.fill("3")
     target.press("Enter")
     page.get_by_text("0 of 3 faces").wait_for(timeout=60_000)
-    press_start(page.frame_locator("iframe[title*=webrtc]"))
+    press_start(webrtc_player(page, "enroll-webrtc"))
     page.get_by_role("button", name="Save 3 faces as Colin_from_camera").click(timeout=120_000)
     page.get_by_text("Colin_from_camera +3").wait_for(timeout=120_000)
     shot(page, "gallery-webcam.png")

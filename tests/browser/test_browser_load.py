@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS, PERSON, PHOTO, face_y4m, fake_camera_args, seen_names
+from tests.helpers import (
+    ARTIFACTS,
+    PERSON,
+    PHOTO,
+    face_y4m,
+    fake_camera_args,
+    press_start,
+    seen_names,
+    settle,
+    webrtc_player,
+)
 
 pytestmark = pytest.mark.browser
 VIEWERS = 3
@@ -55,11 +65,10 @@ def test_three_live_viewers_are_all_served(trained_home: Path, app_url: str, pag
     for p in pages:
         p.goto(f"{app_url}/live")
         p.get_by_role("heading", name="Live", exact=True).wait_for(timeout=90_000)
-        p.frame_locator("iframe[title*='webrtc']").get_by_role("button", name="START").wait_for(
-            timeout=90_000
-        )
+        webrtc_player(p, "live-webrtc").get_by_role("button", name="START").wait_for(timeout=90_000)
     for p in pages:
-        p.frame_locator("iframe[title*='webrtc']").get_by_role("button", name="START").click()
+        settle(p)
+        press_start(webrtc_player(p, "live-webrtc"))
     started = time.monotonic()
     pending = set(range(VIEWERS))
     while pending and time.monotonic() - started < 180:
@@ -72,7 +81,7 @@ def test_three_live_viewers_are_all_served(trained_home: Path, app_url: str, pag
     for i, p in enumerate(pages):
         assert "video" in later[i], later[i]
         assert PERSON in seen_names(p)
-        p.frame_locator("iframe[title*='webrtc']").locator("video").first.screenshot(
+        webrtc_player(p, "live-webrtc").locator("video").first.screenshot(
             path=str(ARTIFACTS / f"live-viewer-{i + 1}.png")
         )
     named_s = round(time.monotonic() - started, 1)
