@@ -99,14 +99,6 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --- packing ---------------------------------------------------------------------------------------
 
 
@@ -399,7 +391,7 @@ def _folder_digest(folder: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
     files = ((p.relative_to(folder).as_posix(), p) for p in _tree(folder))
-    return {rel: _sha256_file(p) for rel, p in files if not _derived(rel)}
+    return {rel: workspace.sha256_file(p) for rel, p in files if not _derived(rel)}
 
 
 def _read_marker(home: Path) -> dict[str, Any]:
@@ -485,7 +477,7 @@ def _unpack(path: Path, *, force: bool) -> BundleReport:
     stat = path.stat()
     workspace.atomic_write_text(home / MARKER, json.dumps({
         "bundle": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-        "sha256": _sha256_file(path), "created": manifest.get("created"),
+        "sha256": workspace.sha256_file(path), "created": manifest.get("created"),
         "facecore_version": manifest.get("facecore_version"), "items": items,
     }, indent=1))
     notes = []
@@ -525,7 +517,10 @@ def ensure_env_bundle() -> BundleReport | None:
     with FileLock(str(home / ".facecore-bundle.lock"), timeout=600):
         marker, stat = _read_marker(home), path.stat()
         quick = marker.get("size") == stat.st_size and marker.get("mtime_ns") == stat.st_mtime_ns
-        if quick or (marker.get("size") == stat.st_size and marker.get("sha256") == _sha256_file(path)):
+        same = quick or (  # the sha256 is read only when size or time differ
+            marker.get("size") == stat.st_size and marker.get("sha256") == workspace.sha256_file(path)
+        )
+        if same:
             print(f"facecore: bundle {path} is unpacked in {home} already; nothing to do.", file=sys.stderr)
             report = None
         else:

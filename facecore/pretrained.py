@@ -12,13 +12,13 @@ keeps them elsewhere); the same checks apply there.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from facecore.errors import ModelFileError
+from facecore.workspace import sha256_file
 
 PRETRAINED_ENV = "FACECORE_PRETRAINED"
 #: the folder of the ``facecore`` package that holds the bundled files
@@ -71,14 +71,6 @@ def pretrained_dir() -> Path:
     return Path(__file__).resolve().parent / PRETRAINED_DIR_NAME
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def bundled_path(key: str) -> Path:
     """The checked path of bundled file ``key`` (``yunet`` or ``sface``).
 
@@ -108,7 +100,7 @@ def bundled_path(key: str) -> Path:
                 f"The bundled model file {path} has {st.st_size:,} bytes, not {spec.size:,}: it is "
                 f"truncated or another file; {fix}."
             )
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != spec.sha256:
             raise ModelFileError(
                 f"The bundled model file {path} has sha256 {actual[:12]}..., not the recorded "

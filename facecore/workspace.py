@@ -12,6 +12,7 @@ Layout under the workspace root (default: the current directory)::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -27,6 +28,15 @@ from facecore.errors import DatasetError
 
 _NAME_BAD = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def home() -> Path:

@@ -37,9 +37,9 @@ from facecore.models.quantize import CALIBRATION_IMAGES, calibration_batches, qu
 from facecore.models.registry import classifier_head
 from facecore.recognize.crops import _as_batch, _writable, training_crops
 from facecore.recognize.onnx import is_export, load_onnx
-from facecore.recognize.openset import DEFAULT_THRESHOLD, centroid_cosine
+from facecore.recognize.openset import DEFAULT_THRESHOLD
 from facecore.recognize.refs import RecognizerRef, recognizer_kind
-from facecore.recognize.results import ModelPrediction, make_predictions
+from facecore.recognize.results import ModelPrediction, run_predictions
 from facecore.workspace import atomic_write_bytes, models_dir
 
 EMBEDDINGS_FORMAT = "facecore.embeddings/1"
@@ -199,15 +199,7 @@ class LoadedModel:
         whose score is ``centroid_cosine``, the cosine of the face's embedding (``embeddings``,
         from :meth:`classify`) to that class's centroid.
         """
-        t = self.threshold if threshold is None else float(threshold)
-        probs = np.asarray(probs, dtype=np.float64)
-        scores = probs.max(axis=1) if len(probs) else np.zeros(0)
-        if self.needs_embeddings:
-            if embeddings is None:
-                raise ValueError(f"{self.run} decides Unknown by centroid cosine: pass the embeddings.")
-            emb = torch.as_tensor(embeddings).float().numpy()
-            scores = centroid_cosine(emb, probs.argmax(axis=1), self.centroids.numpy())
-        return make_predictions(self.run, self.model_name, self.classes, probs, scores, t)
+        return run_predictions(self, probs, threshold, embeddings)
 
     def nearest_images(self) -> NearestImages:
         """The run's :class:`NearestImages`, built once (rebuilt when the dataset changes)."""

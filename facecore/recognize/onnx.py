@@ -11,7 +11,6 @@ Writing an export (:func:`facecore.live.export.export_run`) sits above, in :mod:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,22 +23,14 @@ from facecore.constants import CROP_MARGIN
 from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, ExportedModelError, ExportError, QuantizationError
 from facecore.recognize.crops import _as_batch, _writable
-from facecore.recognize.openset import DEFAULT_THRESHOLD, centroid_cosine
-from facecore.recognize.results import ModelPrediction, make_predictions
+from facecore.recognize.openset import DEFAULT_THRESHOLD
+from facecore.recognize.results import ModelPrediction, run_predictions
+from facecore.workspace import sha256_file
 
 FORMAT = "facecore.onnx/1"
 EXPORT_DIR = "export"
 SUFFIXES = (".onnx", ".json")
 _BATCH = 32
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 
@@ -174,15 +165,7 @@ class OnnxModel:
         self, probs: np.ndarray, threshold: float | None = None, embeddings: Any = None
     ) -> list[ModelPrediction]:
         """One :class:`ModelPrediction` per row, by the run's own open-set rule."""
-        t = self.threshold if threshold is None else float(threshold)
-        probs = np.asarray(probs, dtype=np.float64)
-        scores = probs.max(axis=1) if len(probs) else np.zeros(0)
-        if self.needs_embeddings:
-            if embeddings is None:
-                raise ValueError(f"{self.run} decides Unknown by centroid cosine: pass the embeddings.")
-            emb = torch.as_tensor(embeddings).float().numpy()
-            scores = centroid_cosine(emb, probs.argmax(axis=1), self.centroids.numpy())
-        return make_predictions(self.run, self.model_name, self.classes, probs, scores, t)
+        return run_predictions(self, probs, threshold, embeddings)
 
     def nearest_images(self) -> _NoNearest:
         return _NoNearest()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from facecore.constants import UNKNOWN
+from facecore.recognize.openset import centroid_cosine
 
 
 @dataclass
@@ -103,4 +104,30 @@ def make_predictions(
     return out
 
 
-__all__ = ["FacePrediction", "ModelPrediction", "make_predictions"]
+def _floats(x: Any) -> np.ndarray:
+    """A float32 array of a torch tensor (on any device) or of an array-like."""
+    if hasattr(x, "detach"):
+        return x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def run_predictions(
+    model: Any, probs: np.ndarray, threshold: float | None = None, embeddings: Any = None
+) -> list[ModelPrediction]:
+    """A trained model's :class:`ModelPrediction` per row of ``probs`` (``threshold`` None: its own).
+
+    The confidence compared with the threshold is the top class's probability, or, for a run whose
+    score is ``centroid_cosine`` (``model.needs_embeddings``), the cosine of the face's embedding
+    to that class's centroid (``model.centroids``). Used by PyTorch and ONNX runs alike.
+    """
+    t = model.threshold if threshold is None else float(threshold)
+    probs = np.asarray(probs, dtype=np.float64)
+    scores = probs.max(axis=1) if len(probs) else np.zeros(0)
+    if model.needs_embeddings:
+        if embeddings is None:
+            raise ValueError(f"{model.run} decides Unknown by centroid cosine: pass the embeddings.")
+        scores = centroid_cosine(_floats(embeddings), probs.argmax(axis=1), _floats(model.centroids))
+    return make_predictions(model.run, model.model_name, model.classes, probs, scores, t)
+
+
+__all__ = ["FacePrediction", "ModelPrediction", "make_predictions", "run_predictions"]
