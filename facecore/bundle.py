@@ -43,8 +43,8 @@ from filelock import FileLock
 
 from facecore import __version__, workspace
 from facecore.data.dataset import STORED, read_manifest, write_manifest
-from facecore.data.sources import ZipLimits, _ReadBudget, _unsafe_reason
-from facecore.errors import BundleError
+from facecore.data.sources import ZipLimits, _ReadBudget, _unsafe_reason, open_zip
+from facecore.errors import BundleError, UnsafeArchiveError
 from facecore.mode import BUNDLE_ENV, require_writable
 
 MANIFEST = "facecore-bundle.json"
@@ -322,16 +322,9 @@ def _open_checked(path: Path) -> tuple[zipfile.ZipFile, dict[str, Any], dict[str
     if not path.is_file():
         raise BundleError(f"{path}: no such bundle file.")
     try:
-        zf = zipfile.ZipFile(path)
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise BundleError(f"{path.name}: not a zip archive, or a damaged one ({exc}).") from exc
-    if len(infos) > LIMITS.max_entries:
-        raise BundleError(f"{path.name}: {len(infos):,} entries is over the limit of {LIMITS.max_entries:,}.")
-    declared = sum(i.file_size for i in infos)
-    if declared > LIMITS.max_total_bytes:
-        raise BundleError(f"{path.name}: declares {declared:,} bytes uncompressed, over the limit of "
-                          f"{LIMITS.max_total_bytes:,} bytes.")
+        zf, infos = open_zip(path, limits=LIMITS)  # the same archive checks as an upload's
+    except UnsafeArchiveError as exc:
+        raise BundleError(str(exc)) from exc
     entries: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         reason = _unsafe_reason(info.filename, info)

@@ -53,6 +53,16 @@ def make_people_tree(root: Path, people: dict[str, int], unknown: int = 0) -> Pa
     return root
 
 
+def enroll_team(name: str = "team") -> str:
+    """Gallery ``name`` (default embedder): 5 real photos each of Colin Powell and Tony Blair."""
+    from facecore.gallery.enroll import enroll_photos
+
+    for person in ("Colin_Powell", "Tony_Blair"):
+        photos = sorted((LFW / person).glob("*.jpg"))[:5]
+        enroll_photos(name, person, [(p.name, p) for p in photos])
+    return name
+
+
 def yunet_workspace(home: Path) -> Path:
     """Create ``home`` with the real YuNet model in its ``detectors/`` (as after `detectors download`)."""
     (home / "detectors").mkdir(parents=True, exist_ok=True)

@@ -168,13 +168,14 @@ def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def list_zip(path: Path, *, limits: ZipLimits, loose: bool = False) -> SourceListing:
-    """List a zip archive's image entries under ``limits``; refuse the archive or entries."""
+def open_zip(path: Path, *, limits: ZipLimits) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The archive and its entries, once it is a readable zip within ``limits``' entry count and
+    declared size (:class:`UnsafeArchiveError` otherwise). Entries are not checked one by one."""
     try:
         zf = zipfile.ZipFile(path)
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnsafeArchiveError(f"{path.name}: the zip archive is damaged ({exc}).") from exc
+        raise UnsafeArchiveError(f"{path.name}: not a zip archive, or a damaged one ({exc}).") from exc
     if len(infos) > limits.max_entries:
         raise UnsafeArchiveError(
             f"{path.name}: {len(infos):,} entries is over the limit of {limits.max_entries:,}."
@@ -185,6 +186,12 @@ def list_zip(path: Path, *, limits: ZipLimits, loose: bool = False) -> SourceLis
             f"{path.name}: the archive declares {declared:,} bytes uncompressed, over the limit "
             f"of {limits.max_total_bytes:,} bytes (a zip bomb?)."
         )
+    return zf, infos
+
+
+def list_zip(path: Path, *, limits: ZipLimits, loose: bool = False) -> SourceListing:
+    """List a zip archive's image entries under ``limits``; refuse the archive or entries."""
+    zf, infos = open_zip(path, limits=limits)
     budget = _ReadBudget(limits.max_total_bytes)
     entries: list[tuple[str, zipfile.ZipInfo]] = []
     problems: list[SourceProblem] = []

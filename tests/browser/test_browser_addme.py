@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from facecore.gallery.enroll import enroll_photos
 from facecore.gallery.store import load_gallery
 from facecore.mode import ALLOW_ENROLL_ENV
 from tests.helpers import (
     ARTIFACTS,
     LFW,
     TABLES,
+    enroll_team,
     face_y4m,
     fake_camera_args,
     key_class,
@@ -61,10 +61,7 @@ def browser_args(newcomer_video: Path) -> list[str]:
 def team(yunet_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("FACECORE_MODE", raising=False)
     monkeypatch.delenv(ALLOW_ENROLL_ENV, raising=False)
-    for person in ("Colin_Powell", "Tony_Blair"):
-        photos = sorted((LFW / person).glob("*.jpg"))[:5]
-        enroll_photos("team", person, [(p.name, p) for p in photos])
-    return "team"
+    return enroll_team("team")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from facecore.live.addme import DONE, ENROLLING, FAILED, NO_FACE, SEVERAL, AddMe
 from facecore.live.recognizer import LiveConfig, LiveRecognizer
 from facecore.live.video import face_video_frames
 from facecore.mode import ALLOW_ENROLL_ENV, enroll_allowed
-from tests.helpers import LFW, PHOTO, face_y4m, fc
+from tests.helpers import LFW, PHOTO, enroll_team, face_y4m, fc
 
 NEWCOMER = "Hugo_Chavez"
 
@@ -40,10 +40,7 @@ def team(yunet_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Gallery ``team``: 5 photos each of Colin Powell and Tony Blair (not the newcomer)."""
     monkeypatch.delenv("FACECORE_MODE", raising=False)
     monkeypatch.delenv(ALLOW_ENROLL_ENV, raising=False)
-    for person in ("Colin_Powell", "Tony_Blair"):
-        photos = sorted((LFW / person).glob("*.jpg"))[:5]
-        enroll_photos("team", person, [(p.name, p) for p in photos])
-    return "team"
+    return enroll_team("team")
 
 
 @pytest.fixture
