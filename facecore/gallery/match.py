@@ -21,9 +21,11 @@ import numpy as np
 import torch
 
 from facecore.constants import GALLERY_PREFIX
-from facecore.errors import FacecoreError, GalleryError
+from facecore.errors import GalleryError, QuantizationError
 from facecore.gallery.embedders import Embedder, normalise
 from facecore.gallery.store import Gallery, gallery_embedder, gallery_path, gallery_stamp, load_gallery
+from facecore.recognize.protocol import COSINE, COSINE_SCALE
+from facecore.recognize.refs import GALLERY, RecognizerRef
 from facecore.recognize.results import ModelPrediction, make_predictions
 
 
@@ -97,7 +99,8 @@ class GalleryModel:
     threshold is the gallery's own (calibrated on strangers, or the embedder's default).
     """
 
-    score_kind = "cosine"
+    score_kind = COSINE
+    threshold_scale = COSINE_SCALE
     device = torch.device("cpu")
 
     def __init__(self, gallery: Gallery, embedder: Embedder) -> None:
@@ -110,7 +113,8 @@ class GalleryModel:
         self.embedder = embedder
         self.matcher = Matcher(gallery.embeddings, gallery.person, match=gallery.match)
         self.classes = list(self.matcher.people)
-        self.run = f"{GALLERY_PREFIX}{gallery.name}"
+        self.ref = RecognizerRef(GALLERY, gallery.name)
+        self.run = str(self.ref)
         self.model_name = f"gallery ({embedder.name})"
         self.margin = float(embedder.margin)
         self.threshold = float(gallery.threshold)
@@ -118,6 +122,11 @@ class GalleryModel:
 
     def __repr__(self) -> str:
         return f"GalleryModel({self.gallery.name!r}, {self.embedder.name}, {len(self.classes)} people)"
+
+    def describe(self) -> str:
+        """E.g. ``gallery team: 3 people, 15 faces, dlib embeddings``."""
+        faces = len(self.gallery.files)
+        return f"{self.run}: {len(self.classes)} people, {faces} faces, {self.embedder.name} embeddings"
 
     def classify(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, torch.Tensor]:
         """``(scores N x P, embeddings N x D)``."""
@@ -129,11 +138,11 @@ class GalleryModel:
     def probabilities(self, crops: np.ndarray | Sequence[np.ndarray], *, int8: bool = False) -> np.ndarray:
         """The per-person scores (``int8`` does not apply to a gallery and is refused)."""
         if int8:
-            raise FacecoreError("int8 applies to trained models; a gallery's embedder runs as it comes.")
+            raise QuantizationError("int8 applies to trained models; a gallery's embedder runs as it comes.")
         return self.classify(crops)[0]
 
     def int8_model(self) -> Any:
-        raise FacecoreError("int8 applies to trained models, not to a gallery.")
+        raise QuantizationError("int8 applies to trained models, not to a gallery.")
 
     needs_embeddings = False
 

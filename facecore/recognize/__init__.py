@@ -2,6 +2,8 @@
 
 * :mod:`~facecore.recognize.refs`: :class:`RecognizerRef` (``RUN`` or ``gallery:NAME`` parsed once)
   and the registry through which galleries plug in their loader;
+* :mod:`~facecore.recognize.protocol`: :class:`Recognizer`, what runs, exports and galleries all
+  offer (classes, threshold on its :class:`ThresholdScale`, predictions, describe);
 * :mod:`~facecore.recognize.models`: :func:`load_run`, :class:`LoadedModel`, :func:`load_recognizer`,
   :func:`model_stamp`, :class:`NearestImages`, :func:`predict_outputs`;
 * :mod:`~facecore.recognize.onnx`: exported runs (:class:`OnnxModel`) loaded by ``load_run``;
@@ -40,6 +42,8 @@ _EXPORTS = {
     "suggest_threshold": ".openset",
     "sweep": ".openset",
     "sweep_scores": ".openset",
+    "Recognizer": ".protocol",
+    "ThresholdScale": ".protocol",
     "RecognizerRef": ".refs",
     "register_recognizer_kind": ".refs",
     "FacePrediction": ".results",

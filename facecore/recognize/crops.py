@@ -35,7 +35,6 @@ def _writable(a: np.ndarray) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-
 def training_crops(dataset_name: str | None, n: int, seed: int = 0) -> list[np.ndarray]:
     """Up to ``n`` face crops from the training split of ``dataset_name`` (spread over its classes)."""
     if not dataset_name:

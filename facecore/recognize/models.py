@@ -38,7 +38,8 @@ from facecore.models.registry import classifier_head
 from facecore.recognize.crops import _as_batch, _writable, training_crops
 from facecore.recognize.onnx import is_export, load_onnx
 from facecore.recognize.openset import DEFAULT_THRESHOLD
-from facecore.recognize.refs import RecognizerRef, recognizer_kind
+from facecore.recognize.protocol import PROBABILITY, PROBABILITY_SCALE, Recognizer
+from facecore.recognize.refs import RUN, RecognizerRef, recognizer_kind
 from facecore.recognize.results import ModelPrediction, run_predictions
 from facecore.workspace import atomic_write_bytes, models_dir
 
@@ -51,7 +52,8 @@ class LoadedModel:
     """A run ready for inference: model (eval mode, on ``device``), checkpoint, eval transform."""
 
     #: what :meth:`classify` scores are (a gallery's are ``cosine``): a threshold applies to one kind
-    score_kind = "probability"
+    score_kind = PROBABILITY
+    threshold_scale = PROBABILITY_SCALE
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class LoadedModel:
         self.model_name: str = str(ckpt["model"])
         parent = self.path.parent.name
         self.run = parent if self.path.name == "best.pt" else f"{parent}/{self.path.name}"
+        self.ref = RecognizerRef(RUN, str(self.path))
         threshold = ckpt.get("threshold")
         self.threshold = float(threshold) if threshold is not None else DEFAULT_THRESHOLD
         centroids = ckpt.get("centroids")
@@ -94,6 +97,11 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"LoadedModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
+
+    def describe(self) -> str:
+        """E.g. ``custom_cnn run cnn5: 6 classes, trained on lfw5``."""
+        data = f", trained on {self.dataset_name}" if self.dataset_name else ""
+        return f"{self.model_name} run {self.run}: {len(self.classes)} classes{data}"
 
     def _dataset_info(self) -> dict[str, Any]:
         info = self.ckpt.get("dataset")
@@ -277,7 +285,9 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
         return loaded
 
 
-def load_recognizer(spec: str | Path | RecognizerRef | Any, *, device: str | torch.device = "auto") -> Any:
+def load_recognizer(
+    spec: str | Path | RecognizerRef | Recognizer, *, device: str | torch.device = "auto"
+) -> Recognizer:
     """A trained run (:func:`load_run`, which also loads an exported ``.onnx``) or, for ``gallery:NAME``
     (any :class:`~facecore.recognize.refs.RecognizerRef` of a registered kind), what that kind's
     loader gives (a gallery with its embedder, :class:`facecore.gallery.match.GalleryModel`); objects
@@ -286,7 +296,10 @@ def load_recognizer(spec: str | Path | RecognizerRef | Any, *, device: str | tor
         return spec
     ref = RecognizerRef.parse(spec)
     if not ref.is_run:
-        return recognizer_kind(ref.kind).load(ref.name)
+        loaded = recognizer_kind(ref.kind).load(ref.name)
+        if not isinstance(loaded, Recognizer):
+            raise TypeError(f"The loader of {ref.kind!r} gave {type(loaded).__name__}, not a Recognizer.")
+        return loaded
     return load_run(ref.name if isinstance(spec, (str, RecognizerRef)) else spec, device=device)
 
 

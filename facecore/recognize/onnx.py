@@ -24,6 +24,8 @@ from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, ExportedModelError, ExportError, QuantizationError
 from facecore.recognize.crops import _as_batch, _writable
 from facecore.recognize.openset import DEFAULT_THRESHOLD
+from facecore.recognize.protocol import PROBABILITY, PROBABILITY_SCALE
+from facecore.recognize.refs import RUN, RecognizerRef
 from facecore.recognize.results import ModelPrediction, run_predictions
 from facecore.workspace import sha256_file
 
@@ -31,9 +33,6 @@ FORMAT = "facecore.onnx/1"
 EXPORT_DIR = "export"
 SUFFIXES = (".onnx", ".json")
 _BATCH = 32
-
-
-
 
 
 def _session(source: str | bytes | Path, threads: int = 0) -> Any:
@@ -91,7 +90,8 @@ class _NoNearest:
 class OnnxModel:
     """An exported run, run by onnxruntime (CPU), wherever a loaded run is used for inference."""
 
-    score_kind = "probability"
+    score_kind = PROBABILITY
+    threshold_scale = PROBABILITY_SCALE
     device = torch.device("cpu")
 
     def __init__(self, onnx_path: Path, meta: dict[str, Any], *, threads: int = 0) -> None:
@@ -107,6 +107,7 @@ class OnnxModel:
             raise ExportedModelError(f"{self.path.with_suffix('.json')}: incomplete ({exc}).") from exc
         suffix = " · onnx int8" if meta.get("int8") else " · onnx"
         self.run = f"{meta.get('source_run') or self.path.stem}{suffix}"
+        self.ref = RecognizerRef(RUN, str(self.path))
         self.dataset_name = meta.get("dataset")
         self.threshold = float(meta.get("threshold", DEFAULT_THRESHOLD))
         self.margin = float(meta.get("margin", CROP_MARGIN))
@@ -124,6 +125,13 @@ class OnnxModel:
 
     def __repr__(self) -> str:
         return f"OnnxModel(run={self.run!r}, model={self.model_name!r}, classes={len(self.classes)})"
+
+    def describe(self) -> str:
+        """E.g. ``custom_cnn exported to ONNX (onnx float32): 6 classes, from run cnn5``."""
+        source = self.meta.get("source_run")
+        return f"{self.model_name} exported to ONNX ({self.fixed_precision}): {len(self.classes)} classes" + (
+            f", from run {source}" if source else ""
+        )
 
     @property
     def needs_embeddings(self) -> bool:

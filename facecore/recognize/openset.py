@@ -137,6 +137,7 @@ def suggest_threshold(rows: list[dict[str, float | None]], target_far: float = 0
     base = rows[0]["known_accuracy"] or 0.0
     kept = found["known_accuracy"] or 0.0
     if base > 0 and kept < KEEP_FRACTION * base:
+
         def balance(r: dict) -> tuple[float, float]:
             return ((r["known_accuracy"] or 0.0) - r["false_accept_rate"], -r["threshold"])
 

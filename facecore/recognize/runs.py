@@ -22,8 +22,23 @@ from facecore.recognize.jobs import list_jobs
 
 #: What :func:`list_runs` reports for each run (``state``: finished, training, stopped, empty).
 RUN_FIELDS = [
-    "run", "model", "dataset", "group", "state", "job", "epochs_run", "epochs", "best_epoch",
-    "val_loss", "val_acc", "val_f1", "test_acc", "test_f1", "feature_cache", "started", "updated",
+    "run",
+    "model",
+    "dataset",
+    "group",
+    "state",
+    "job",
+    "epochs_run",
+    "epochs",
+    "best_epoch",
+    "val_loss",
+    "val_acc",
+    "val_f1",
+    "test_acc",
+    "test_f1",
+    "feature_cache",
+    "started",
+    "updated",
 ]
 
 
@@ -175,8 +190,7 @@ def list_runs(*, dataset: str | None = None, group: str | None = None) -> list[R
         if p.is_dir() and not p.name.startswith(".") and p.name not in workspace.RESERVED_RUN_NAMES
     ]
     runs = [
-        r for r in runs
-        if (dataset is None or r.dataset == dataset) and (group is None or r.group == group)
+        r for r in runs if (dataset is None or r.dataset == dataset) and (group is None or r.group == group)
     ]
     return sorted(runs, key=lambda r: (r.started or 0.0, r.run), reverse=True)
 

@@ -36,7 +36,9 @@ def test_a_registered_kind_loads_through_the_registry(monkeypatch: pytest.Monkey
     monkeypatch.setattr(refs, "_KINDS", dict(refs._KINDS))
     register_recognizer_kind("echo", load="string:capwords", stamp="builtins:len")
     assert RecognizerRef.parse("echo:abc") == RecognizerRef("echo", "abc")
-    assert load_recognizer("echo:abc") == "Abc"
+    assert recognizer_kind("echo").load("abc") == "Abc"
+    with pytest.raises(TypeError, match="gave str, not a Recognizer"):
+        load_recognizer("echo:abc")
     assert recognizer_kind("echo").stamp("abcd") == 4
     with pytest.raises(ConfigError, match="No recognizer kind 'nope'"):
         recognizer_kind("nope")
