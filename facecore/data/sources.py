@@ -62,10 +62,6 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p in IGNORED_NAMES or p.startswith(".") for p in parts)
 
 
-def _class_and_rest(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    return parts[0], parts[1:]
-
-
 def open_source(src: str | Path, *, limits: ZipLimits | None = None, loose: bool = False) -> SourceListing:
     """List ``src``: a folder with one subfolder per class, or a ``.zip`` laid out the same way.
 

@@ -109,13 +109,6 @@ def _dataset_for(ckpt: dict[str, Any], checkpoint: Path) -> FaceDataset:
 # --- inference ---------------------------------------------------------------------------------------
 
 
-@torch.inference_mode()
-def predict_logits(model: nn.Module, loader: Any, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """``(logits N x C, labels N)`` in float32 over ``loader``, model in eval mode."""
-    logits, labels, _ = predict_outputs(model, loader, device, embeddings=False)
-    return logits, labels
-
-
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -464,6 +457,6 @@ def cached_evaluation(
 
 
 __all__ = [
-    "cached_evaluation", "eval_dir", "evaluate_run", "measure_latency", "open_set_scores", "predict_logits",
+    "cached_evaluation", "eval_dir", "evaluate_run", "measure_latency", "open_set_scores",
     "predict_outputs", "resolve_run", "run_centroids", "write_threshold",
 ]

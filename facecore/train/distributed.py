@@ -18,8 +18,6 @@ rendezvous) with :mod:`facecore.train.worker` as the entry point; each process i
 * a rank that fails ends the run: :func:`launch` raises :class:`TrainingFailed` naming the rank
   and its error (torchrun's error file for a Python exception, the signal for a killed process),
   and the last finished epoch's ``last.pt`` stays.
-
-This module moves to ``facecore/train/distributed.py`` in the planned subpackage layout.
 """
 
 from __future__ import annotations
