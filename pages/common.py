@@ -12,6 +12,7 @@ import streamlit as st
 from facecore.data import list_datasets
 from facecore.detect import find_yunet_model
 from facecore.mode import ALLOW_ENROLL_ENV, MODE_ENV, mode_problem, read_only
+from facecore.recognize import RecognizerRef
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.gallery.store import Gallery
@@ -170,7 +171,7 @@ def say_uncalibrated(galleries: Sequence[str | Gallery]) -> None:
     from facecore.gallery import load_gallery
 
     for item in galleries:
-        g = load_gallery(item.removeprefix("gallery:")) if isinstance(item, str) else item
+        g = load_gallery(RecognizerRef.parse(item).name) if isinstance(item, str) else item
         if not g.calibrated:
             st.warning(
                 f"Gallery '{g.name}' is not calibrated: its threshold {g.threshold:.3f} is the "

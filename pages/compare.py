@@ -16,6 +16,7 @@ from facecore.errors import FacecoreError
 from facecore.evaluate import MAX_RUNS, Evaluation, cached_evaluation, evaluate_run, short_names
 from facecore.gallery import cached_gallery_evaluation, evaluate_gallery, list_galleries
 from facecore.mode import read_only
+from facecore.recognize import RecognizerRef
 from facecore.train import Run, list_runs
 from pages.common import say_uncalibrated, setup_page
 from pages.widgets.compare_tabs import (
@@ -117,7 +118,7 @@ def evaluate_galleries(names: list[str], dataset: str) -> dict[str, Evaluation]:
     """Each gallery's evaluation on ``dataset``'s test split: saved, else computed now (and saved)."""
     out = {}
     for name in names:
-        label = f"gallery:{name}"
+        label = str(RecognizerRef.gallery(name))
         try:
             result = cached_gallery_evaluation(name, dataset)
             if result is None and read_only():
@@ -153,7 +154,7 @@ def main() -> None:
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         if list_galleries():
             st.subheader("Try a photo with a gallery")
-            names = [f"gallery:{g}" for g in list_galleries()]
+            names = [str(RecognizerRef.gallery(g)) for g in list_galleries()]
             say_uncalibrated(names)
             photo_section(dict(zip(names, names, strict=True)), names)
         return

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from facecore.errors import FacecoreError
+from facecore.recognize.refs import RecognizerRef
 
 if TYPE_CHECKING:
     from facecore.gallery.store import Gallery
@@ -57,7 +58,7 @@ def progress(prefix: str) -> Callable[[int, int, str], None]:
 def recognizers(args: argparse.Namespace) -> list[str]:
     """``--model`` runs, then ``--gallery`` galleries as ``gallery:NAME``; at least one. A gallery
     that is not calibrated is said on stderr (:func:`say_uncalibrated`)."""
-    specs = list(args.model) + [f"gallery:{g}" for g in args.gallery]
+    specs = list(args.model) + [str(RecognizerRef.gallery(g)) for g in args.gallery]
     if not specs:
         raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
     say_uncalibrated(args.gallery)

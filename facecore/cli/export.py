@@ -6,17 +6,17 @@ import argparse
 
 from facecore.cli.common import command, print_json
 from facecore.errors import ExportError
-
-GALLERY = "gallery:"
+from facecore.recognize.refs import RecognizerRef
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if args.target.startswith(GALLERY):
+    target = RecognizerRef.parse(args.target)
+    if target.is_gallery:
         if args.format not in (None, "npz") or args.int8:
             raise ExportError("A gallery exports as --format npz (embeddings and names); --int8 is for runs.")
         from facecore.gallery.export import export_gallery
 
-        meta = export_gallery(args.target.removeprefix(GALLERY), out=args.out)
+        meta = export_gallery(target.name, out=args.out)
         if args.json:
             print_json(meta)
             return 0

@@ -6,10 +6,10 @@ from facecore._lazy import lazy_exports
 
 _EXPORTS = {
     "MAX_RUNS": ".compare",
-    "cli_names": ".compare",
-    "metrics_table": ".compare",
-    "operating_points": ".compare",
-    "short_names": ".compare",
+    "cli_names": ".tables",
+    "metrics_table": ".tables",
+    "operating_points": ".tables",
+    "short_names": ".tables",
     "summary_row": ".compare",
     "cached_evaluation": ".evaluation",
     "evaluate_run": ".evaluation",

@@ -45,6 +45,11 @@ class RecognizerRef:
                 return cls(kind, name)
         return cls(RUN, str(spec))
 
+    @classmethod
+    def gallery(cls, name: str) -> RecognizerRef:
+        """The reference to gallery ``name`` (``str()`` gives ``gallery:NAME``)."""
+        return cls(GALLERY, str(name))
+
     @property
     def is_run(self) -> bool:
         return self.kind == RUN
