@@ -45,8 +45,8 @@ from facecore import workspace
 from facecore.data.dataset import import_dataset, load_dataset
 from facecore.data.sample import lfw_folder, select_people
 from facecore.data.transforms import is_deterministic
-from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
-from facecore.errors import FacecoreError
+from facecore.device import for_inference, inference_input, resolve_device, sync, tune_allocator
+from facecore.errors import ConfigError, DatasetError, FacecoreError
 from facecore.models.registry import create_model, get_model_spec, list_models
 from facecore.models.resnet import split_frozen
 from facecore.models.weights import weights_file, weights_status
@@ -131,11 +131,6 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _load() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -178,7 +173,7 @@ def _step_rates(
     """Images/s of each training step on the same in-memory batch, after ``warmup`` steps."""
     kw = {"device": device, "autocast": autocast, "scaler": scaler, "channels_last": channels_last}
     train_one_epoch(model, [(x, y)] * warmup, optimizer, **kw)
-    _sync(device)
+    sync(device)
     stamps = [time.perf_counter()]
     train_one_epoch(
         model, [(x, y)] * steps, optimizer, on_batch=lambda *_: stamps.append(time.perf_counter()), **kw
@@ -200,11 +195,11 @@ def _infer_rates(
         model(x)  # warm-up
     rates = []
     for _ in range(runs):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         with autocast():
             model(x)
-        _sync(device)
+        sync(device)
         rates.append(len(x) / (time.perf_counter() - t0))
     return rates
 
@@ -510,10 +505,10 @@ def run_bench(
     for name in names:
         get_model_spec(name)
     if batch < 1:
-        raise FacecoreError(f"--batch must be at least 1, got {batch}.")
+        raise ConfigError(f"--batch must be at least 1, got {batch}.")
     src = Path(source) if source else default_source()
     if src is None or not src.is_dir():
-        raise FacecoreError(
+        raise DatasetError(
             "No LFW people tree to build the benchmark dataset from; pass --source FOLDER "
             "(one subfolder per person), or run `python -m facecore dataset sample` once to download LFW."
         )

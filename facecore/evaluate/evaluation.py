@@ -34,7 +34,7 @@ from facecore.constants import SPLITS, UNKNOWN
 from facecore.data.dataset import FaceDataset, load_dataset
 from facecore.data.loaders import FaceCrops, make_loader
 from facecore.data.transforms import eval_transform_from_dict
-from facecore.device import for_inference, inference_input, resolve_device, tune_allocator
+from facecore.device import for_inference, inference_input, resolve_device, sync, tune_allocator
 from facecore.errors import CheckpointError, ConfigError, DatasetError, FacecoreError
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
@@ -115,13 +115,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 @torch.inference_mode()
 def measure_latency(
     model: nn.Module,
@@ -150,13 +143,13 @@ def measure_latency(
         if not per_image or per_image * b <= share / 3:
             for _ in range(2 if not per_image else 1):
                 model(x)
-            _sync(device)
+            sync(device)
         times: list[float] = []
         t_end = time.perf_counter() + share
         while len(times) < max_runs:
             t0 = time.perf_counter()
             model(x)
-            _sync(device)
+            sync(device)
             now = time.perf_counter()
             times.append(now - t0)
             if t_end - now < times[-1] and (len(times) >= 3 or times[-1] > share / 3):
@@ -204,7 +197,7 @@ def evaluate_run(
     if not items:
         raise DatasetError(f"Dataset {dataset.name!r} has no {split} images to evaluate on.")
     if save_threshold and (unknown is None or not any(label == unknown for _, label in items)):
-        raise FacecoreError(
+        raise DatasetError(
             f"Cannot save a threshold: the {split} split has no {UNKNOWN} faces to calibrate it on."
         )
     warnings = []
