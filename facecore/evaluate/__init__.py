@@ -11,7 +11,7 @@ _EXPORTS = {
     "operating_points": ".compare",
     "short_names": ".compare",
     "summary_row": ".compare",
-    "cached_evaluation": ".evaluation",
+    "cached_evaluation": ".locate",
     "evaluate_run": ".evaluation",
     "bars_figure": ".figures",
     "confusion_select_figure": ".figures",

@@ -21,8 +21,9 @@ from PIL import Image
 
 from facecore import workspace
 from facecore.errors import CompareError
-from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
+from facecore.evaluate.evaluation import evaluate_run
 from facecore.evaluate.figures import bars_figure, confusion_figure, curves_figure, openset_figure
+from facecore.evaluate.locate import cached_evaluation, resolve_run
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint
