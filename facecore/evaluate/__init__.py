@@ -13,6 +13,7 @@ _EXPORTS = {
     "summary_row": ".compare",
     "cached_evaluation": ".locate",
     "evaluate_run": ".evaluation",
+    "balance_figure": ".figures",
     "bars_figure": ".figures",
     "confusion_select_figure": ".figures",
     "cost_figure": ".figures",
