@@ -1,4 +1,5 @@
-"""What the compute device is, in words (for the dashboard and `python -m facecore bench`)."""
+"""The compute device: which one, what it is in words (for the dashboard and ``python -m facecore
+bench``), the layout inference uses on it, and waiting for its queued work (:func:`sync`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import torch
 
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 
 _tuned = False
 
@@ -66,6 +67,14 @@ def inference_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device) else x
 
 
+def sync(device: torch.device) -> None:
+    """Wait until ``device`` has finished its queued work (before reading a clock); a no-op on CPUs."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def gpu_available() -> bool:
     """True when torch sees a CUDA or Apple MPS device."""
     mps = getattr(torch.backends, "mps", None)
@@ -94,7 +103,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise FacecoreError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.") from exc
+        raise ConfigError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise FacecoreError("device=cuda was asked for, but no CUDA GPU is available here.")
+        raise ConfigError("device=cuda was asked for, but no CUDA GPU is available here.")
     return device

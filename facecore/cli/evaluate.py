@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from facecore.cli.common import command, print_json, recognizers
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facecore.live.inference import Predictor
 
     if args.nearest < 0:
-        raise FacecoreError(f"--nearest must be 0 or more, got {args.nearest}.")
+        raise ConfigError(f"--nearest must be 0 or more, got {args.nearest}.")
     predictor = Predictor(
         recognizers(args),
         detector=args.detector,

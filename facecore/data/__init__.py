@@ -23,7 +23,6 @@ _EXPORTS = {
     "resolve_noface": ".edit",
     "EnrollSession": ".enroll",
     "augment_preview": ".augment",
-    "balance_figure": ".figures",
     "IMAGE_EXTENSIONS": ".images",
     "MAX_FILE_BYTES": ".images",
     "load_rgb": ".images",

@@ -17,7 +17,8 @@ from typing import Any
 
 from facecore import workspace
 from facecore.errors import CompareError
-from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, resolve_run
+from facecore.evaluate.evaluation import evaluate_run
+from facecore.evaluate.locate import cached_evaluation, resolve_run
 from facecore.evaluate.report import html_report, markdown_report
 from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
 from facecore.mode import require_writable

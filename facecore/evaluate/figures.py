@@ -1,9 +1,11 @@
-"""Plotly figures of runs and evaluations, shared by the HTML report and the dashboard.
+"""Plotly figures of datasets, runs and evaluations, shared by the HTML report and the dashboard.
 
-Each builder takes plain data (the rows of ``metrics.csv``, an evaluation's confusion matrix or
-open-set sweep) and returns a :class:`plotly.graph_objects.Figure`; none of them reads files.
-Runs keep one colour each across figures when passed in the same order. :func:`faces_image`
-draws numbered face boxes on a photo held in memory and returns the new image as an array.
+Each builder takes plain data (a dataset's counts per person and split, the rows of
+``metrics.csv``, an evaluation's confusion matrix or open-set sweep, a gallery's calibration) and
+returns a :class:`plotly.graph_objects.Figure`; none of them reads files. Runs keep one colour
+each across figures when passed in the same order; splits keep theirs (:data:`SPLIT_COLOURS`).
+:func:`faces_image` draws numbered face boxes on a photo held in memory and returns the new image
+as an array.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from facecore.constants import SPLITS
 from facecore.recognize.openset import operating_point
 
 PALETTE: list[str] = list(qualitative.Plotly)
@@ -24,6 +27,8 @@ METRIC_LABELS = {
     "accuracy": "accuracy", "macro_f1": "macro F1", "weighted_f1": "weighted F1",
     "known_accuracy": "known accuracy", "false_accept_rate": "false-accept rate",
 }
+#: A colour per split, and for faces in no split yet.
+SPLIT_COLOURS = {"train": "#4C78A8", "val": "#F58518", "test": "#54A24B", "unsplit": "#BAB0AC"}
 
 
 def run_color(i: int) -> str:
@@ -293,12 +298,6 @@ def faces_image(image_rgb: np.ndarray, boxes: Sequence[Sequence[int]], labels: S
     return np.asarray(img)
 
 
-__all__ = [
-    "bars_figure", "confusion_figure", "confusion_select_figure", "cost_figure", "curves_figure",
-    "faces_image", "openset_figure", "openset_threshold_figure", "run_color",
-]
-
-
 def threshold_curve_figure(
     rows: Sequence[Mapping[str, Any]], threshold: float, *, target_far: float | None = None, title: str = ""
 ) -> go.Figure:
@@ -348,3 +347,33 @@ def threshold_curve_figure(
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def balance_figure(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
+    """Images per person, stacked by split (``counts``: :meth:`FaceDataset.counts`)."""
+    people = list(counts)
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=split, x=people, y=[counts[p][split] for p in people], marker_color=SPLIT_COLOURS[split]
+            )
+            for split in (*SPLITS, "unsplit")
+            if any(counts[p][split] for p in people)
+        ]
+    )
+    fig.update_layout(
+        barmode="stack",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title="Class balance: images per person",
+        yaxis_title="images",
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right", "traceorder": "normal"},
+    )
+    return fig
+
+
+__all__ = [
+    "SPLIT_COLOURS", "balance_figure", "bars_figure", "confusion_figure", "confusion_select_figure",
+    "cost_figure", "curves_figure", "faces_image", "openset_figure", "openset_threshold_figure",
+    "run_color", "threshold_curve_figure",
+]  # fmt: skip

@@ -14,7 +14,6 @@ from facecore.data import (
     FaceDataset,
     augment_from_switches,
     augment_preview,
-    balance_figure,
     check_class_name,
     count_splits,
     delete_class,
@@ -25,6 +24,7 @@ from facecore.data import (
     resolve_noface,
 )
 from facecore.errors import FacecoreError
+from facecore.evaluate import balance_figure
 from facecore.mode import read_only
 from pages.widgets.dataset_common import act, flash
 

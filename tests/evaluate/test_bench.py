@@ -11,7 +11,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, decode_crops
 from facecore.data.transforms import AugmentConfig, eval_transform
-from facecore.evaluate.bench import format_markdown, run_bench
+from facecore.evaluate.bench.report import format_markdown
+from facecore.evaluate.bench.run import run_bench
 from facecore.models.registry import get_model_spec
 from tests.helpers import LFW
 

@@ -18,7 +18,8 @@ from facecore.data.loaders import FaceCrops, make_loader
 from facecore.data.transforms import AugmentConfig, eval_transform_from_dict
 from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.evaluate.compare import compare_runs
-from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, open_set_scores
+from facecore.evaluate.evaluation import evaluate_run, open_set_scores
+from facecore.evaluate.locate import cached_evaluation
 from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.train.config import TrainConfig

@@ -85,7 +85,7 @@ def test_bundle_then_unpack_gives_the_same_evaluations(
 
     # the saved evaluations are still valid there (file times kept): visitors never wait
     monkeypatch.setenv("FACECORE_HOME", str(other))
-    from facecore.evaluate.evaluation import cached_evaluation
+    from facecore.evaluate.locate import cached_evaluation
 
     assert cached_evaluation("tiny-cnn") is not None
 
