@@ -83,7 +83,7 @@ def crops_of(paths: list[Path], margin: float) -> tuple[list[np.ndarray], list[P
 def threshold_at(scores: np.ndarray, target: float) -> float:
     """The lowest threshold (steps of 0.001) accepting at most ``target`` of the strangers' best
     ``scores``: the product's own calibration sweep (``gallery calibrate``)."""
-    from facecore.evaluate.openset import suggest_threshold, sweep_scores
+    from facecore.recognize.openset import suggest_threshold, sweep_scores
 
     n = len(scores)
     rows = sweep_scores(scores, np.zeros(n, int), np.ones(n, int), 1, steps=1001)

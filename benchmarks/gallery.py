@@ -41,8 +41,8 @@ def embed_split(ds, split: str, embedder) -> tuple[np.ndarray, list[str]]:
 def rule_figures(rule: str, gallery, tr_people, val, test) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
-    from facecore.evaluate.openset import suggest_threshold, sweep_scores
     from facecore.gallery.match import Matcher
+    from facecore.recognize.openset import suggest_threshold, sweep_scores
 
     m = Matcher(gallery, tr_people, match=rule)
     index = {p: i for i, p in enumerate(m.people)}

@@ -21,10 +21,10 @@ _EXPORTS = {
     "faces_image": ".figures",
     "openset_threshold_figure": ".figures",
     "threshold_curve_figure": ".figures",
-    "cell_rows": ".predictions",
-    "merged_predictions": ".predictions",
-    "prediction_filters": ".predictions",
-    "Evaluation": ".result",
+    "cell_rows": "facecore.recognize.prediction_rows",
+    "merged_predictions": "facecore.recognize.prediction_rows",
+    "prediction_filters": "facecore.recognize.prediction_rows",
+    "Evaluation": "facecore.recognize.result",
 }
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 __all__ = sorted(_EXPORTS)

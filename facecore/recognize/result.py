@@ -16,9 +16,9 @@ class OpenSetResult:
     """How well Unknown faces are kept out: the threshold sweep and the operating points."""
 
     score: str  #: the unknown score thresholded (max softmax, centroid cosine, a gallery's cosine)
-    sweep: list[dict[str, Any]]  #: :func:`facecore.evaluate.openset.sweep_scores` rows
+    sweep: list[dict[str, Any]]  #: :func:`facecore.recognize.openset.sweep_scores` rows
     target_far: float | None
-    suggested: dict[str, Any]  #: :func:`facecore.evaluate.openset.suggest_threshold` on this split
+    suggested: dict[str, Any]  #: :func:`facecore.recognize.openset.suggest_threshold` on this split
     threshold_in_model: float  #: the threshold the model uses (calibrated on validation)
     threshold_info: dict[str, Any] | None  #: how that threshold was chosen
     at_model_threshold: dict[str, Any]  #: the sweep row at the model's threshold

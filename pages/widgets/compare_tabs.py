@@ -1,6 +1,6 @@
 """The Compare page's tabs: metrics, confusion matrices, every test image, open set, a photo.
 
-Each function draws one tab from the runs' and galleries' :class:`~facecore.evaluate.result.Evaluation`;
+Each function draws one tab from the runs' and galleries' :class:`~facecore.recognize.result.Evaluation`;
 the figures and tables come from :mod:`facecore.evaluate`.
 """
 

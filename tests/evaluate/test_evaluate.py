@@ -20,8 +20,8 @@ from facecore.errors import CheckpointError, DatasetError, FacecoreError
 from facecore.evaluate.compare import compare_runs
 from facecore.evaluate.evaluation import evaluate_run, open_set_scores
 from facecore.evaluate.locate import cached_evaluation
-from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.recognize.openset import suggest_threshold, sweep
 from facecore.train.config import TrainConfig
 from facecore.train.loop import evaluate, train
 from tests.helpers import make_people_tree, yunet_workspace

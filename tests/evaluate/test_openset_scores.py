@@ -13,7 +13,10 @@ import torch
 from facecore.data.dataset import load_dataset
 from facecore.data.loaders import decode_crops
 from facecore.evaluate.evaluation import evaluate_run
-from facecore.evaluate.openset import (
+from facecore.live.inference import Predictor, clear_cache, load_run
+from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.recognize.openset import (
     centroid_cosine,
     choose_score,
     class_centroids,
@@ -21,9 +24,6 @@ from facecore.evaluate.openset import (
     sweep_scores,
     unknown_scores,
 )
-from facecore.live.inference import Predictor, clear_cache, load_run
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
-from facecore.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_centroids_and_their_cosine_by_hand() -> None:
