@@ -89,7 +89,9 @@ def _launch_options(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from facecore import workspace
     from facecore.train import jobs
-    from facecore.train.loop import ProgressPrinter, Trainer, set_threads, train
+    from facecore.train.callbacks import ProgressPrinter
+    from facecore.train.hardware import set_threads
+    from facecore.train.loop import Trainer, train
     from facecore.train.runs import trainable_configs
 
     configs = configs_from_args(args)
@@ -177,8 +179,8 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from facecore.train.hardware import set_threads
     from facecore.train.jobs import run_job
-    from facecore.train.loop import set_threads
 
     set_threads()
     return run_job(args.id)

@@ -22,7 +22,8 @@ from facecore.evaluate.evaluation import cached_evaluation, evaluate_run, open_s
 from facecore.evaluate.openset import suggest_threshold, sweep
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.train.config import TrainConfig
-from facecore.train.loop import evaluate, train
+from facecore.train.epoch import evaluate
+from facecore.train.loop import train
 from tests.helpers import make_people_tree, yunet_workspace
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}
