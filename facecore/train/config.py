@@ -3,19 +3,13 @@
 It is saved whole in every checkpoint (``TrainConfig.to_dict``), so a run can be rebuilt and
 resumed from its checkpoint alone.
 
-Defaults per model, and why (the study trained with Adam and cross-entropy, batch 32-128,
-5 epochs for the ResNet50s and 10 for the custom CNN):
+Each setting is a field whose metadata holds its help and what it accepts (bounds, choices): the
+one definition :meth:`TrainConfig.validate`, the CLI's ``--flags`` and the Train page's widgets
+are built from (:func:`setting_bounds`).
 
-* ``resnet50_pretrained``: 5 epochs, Adam lr 3e-4. Only ``layer4`` and ``fc`` train, on top of
-  ImageNet features; 1e-3 visibly disturbs the pretrained ``layer4`` in the first epoch, 3e-4
-  does not. Online augmentation is off by default so that the frozen part's output can be
-  computed once per image and cached (exact, and 3x+ faster on a CPU); switch augmentations
-  on (the cache then turns itself off) or use ``dataset augment`` copies instead.
-* ``resnet50_scratch``: 5 epochs, Adam lr 1e-3, every augmentation on: 23.5 M weights learn
-  from a few hundred faces, so it needs all the variety it can get.
-* ``custom_cnn``: 10 epochs, Adam lr 3e-4: the study saw its loss fluctuate at 1e-3 and run
-  smoothly at lower rates; weight decay 1e-4 because its single Linear layer holds 99% of
-  its weights.
+Each model's own defaults are declared where it is registered (``ModelSpec.train_defaults``, in
+:mod:`facecore.models.resnet` and :mod:`facecore.models.custom_cnn`, with why); the study trained
+with Adam and cross-entropy, batch 32-128, 5 epochs for the ResNet50s and 10 for the custom CNN.
 """
 
 from __future__ import annotations
@@ -50,12 +44,8 @@ def _opt(default: Any, help: str, **meta: Any) -> Any:
     return field(default=default, metadata={"help": help, **meta})
 
 
-_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "resnet50_pretrained": {"epochs": 5, "lr": 3e-4, "augment": AugmentConfig.none},
-    "resnet18_pretrained": {"epochs": 5, "lr": 3e-4, "augment": AugmentConfig.none},
-    "resnet50_scratch": {"epochs": 5, "lr": 1e-3},
-    "custom_cnn": {"epochs": 10, "lr": 3e-4, "weight_decay": 1e-4},
-}
+#: The augmentations a model's ``train_defaults`` may name (the models cannot import AugmentConfig).
+AUGMENT_PRESETS = {"none": AugmentConfig.none}
 
 
 @dataclass
@@ -123,8 +113,11 @@ class TrainConfig:
     @classmethod
     def for_model(cls, model: str, dataset: str, **overrides: Any) -> TrainConfig:
         """The config with ``model``'s own defaults, then ``overrides`` (None values ignored)."""
-        get_model_spec(model)
-        base = {k: (v() if callable(v) else v) for k, v in _MODEL_DEFAULTS.get(model, {}).items()}
+        base = dict(get_model_spec(model).train_defaults)
+        if "augment" in base:
+            if base["augment"] not in AUGMENT_PRESETS:
+                raise ConfigError(f"{model}'s train_defaults name an unknown augment {base['augment']!r}.")
+            base["augment"] = AUGMENT_PRESETS[base["augment"]]()
         base.update({k: v for k, v in overrides.items() if v is not None})
         cfg = cls(dataset=dataset, model=model, **base)
         cfg.validate()

@@ -12,7 +12,8 @@ from facecore.cli.main import build_parser
 from facecore.cli.train import configs_from_args
 from facecore.data.transforms import AugmentConfig
 from facecore.errors import ConfigError
-from facecore.train.config import TrainConfig, setting_bounds, setting_fields
+from facecore.models.registry import get_model_spec, list_models
+from facecore.train.config import AUGMENT_PRESETS, TrainConfig, setting_bounds, setting_fields
 
 SETTINGS = [setting_bounds(f.name) for f in setting_fields()]
 
@@ -111,3 +112,15 @@ def test_the_cli_flags_follow_the_metadata_and_validate_refuses_out_of_bounds_va
             continue
         with pytest.raises(ConfigError, match=f"{name} must be"):
             configs_from_args(parser.parse_args([*base, f"{flag}={_arg(refused)}"]))
+
+
+def test_each_models_defaults_are_declared_on_its_spec() -> None:
+    """``TrainConfig.for_model`` starts from the registered model's ``train_defaults``."""
+    for name in list_models():
+        defaults = get_model_spec(name).train_defaults
+        assert defaults, name
+        cfg = TrainConfig.for_model(name, "d")
+        for key, value in defaults.items():
+            want = AUGMENT_PRESETS[value]() if key == "augment" else value
+            assert getattr(cfg, key) == want, (name, key)
+        assert TrainConfig.for_model(name, "d", epochs=2).epochs == 2  # an override wins
