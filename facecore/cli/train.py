@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from facecore.cli.common import command, print_json, refused_without_yes
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 
 
 def add_config_arguments(
@@ -65,9 +65,9 @@ def _launch_options(args: argparse.Namespace) -> dict:
     if args.nnodes == 1 and not args.rdzv_endpoint:
         return {}
     if args.background:
-        raise FacecoreError("Training on several machines runs in the foreground: drop --background.")
+        raise ConfigError("Training on several machines runs in the foreground: drop --background.")
     if args.rdzv_endpoint is None and args.master_addr is None:
-        raise FacecoreError(
+        raise ConfigError(
             "With --nnodes > 1 give rank 0's --master-addr (and --master-port), or --rdzv-endpoint."
         )
     return {
