@@ -7,37 +7,27 @@ import sys
 from pathlib import Path
 
 from facecore.cli.common import command, print_json, refused_without_yes
-from facecore.errors import FacecoreError
-
-
-def config_fields() -> list:
-    """The :class:`~facecore.train.config.TrainConfig` fields that are command-line options: every
-    field with a ``help`` (all but ``dataset``, ``model`` and ``augment``, which have flags of
-    their own)."""
-    from dataclasses import fields
-
-    from facecore.train.config import TrainConfig
-
-    return [f for f in fields(TrainConfig) if "help" in f.metadata]
+from facecore.errors import ConfigError
 
 
 def add_config_arguments(
     p: argparse.ArgumentParser, groups: dict[str, argparse._ArgumentGroup] | None = None
 ) -> None:
-    """``--flag`` for each training setting, generated from TrainConfig's fields (types, choices,
-    help): the CLI offers exactly what the config has. Every default is None: the model's own
-    default, or the config's, applies."""
-    from typing import Literal, Union, get_args, get_origin, get_type_hints
+    """``--flag`` for each training setting, generated from TrainConfig's fields: the type from its
+    annotation, choices, help and metavar from its metadata; the CLI offers exactly what the config
+    has. Every default is None: the model's own default, or the config's, applies. Bounds are
+    checked by ``TrainConfig.validate``, as for the Train page."""
+    from typing import Union, get_args, get_origin, get_type_hints
 
-    from facecore.train.config import TrainConfig
+    from facecore.train.config import TrainConfig, setting_fields
 
     hints = get_type_hints(TrainConfig)
-    for f in config_fields():
+    for f in setting_fields():
         kind, extra = hints[f.name], {}
         if get_origin(kind) is Union or type(kind).__name__ == "UnionType":  # ``str | None``
             kind = next(a for a in get_args(kind) if a is not type(None))
-        if get_origin(kind) is Literal:
-            extra["choices"] = list(get_args(kind))
+        if "choices" in f.metadata:
+            extra["choices"] = list(f.metadata["choices"])
         else:
             extra["type"] = kind
         if "metavar" in f.metadata:
@@ -50,12 +40,12 @@ def configs_from_args(args: argparse.Namespace) -> list:
     """The TrainConfig of each model asked for: its own defaults, then the options given."""
     from facecore.data.transforms import AugmentConfig
     from facecore.models.registry import get_model_spec, list_models
-    from facecore.train.config import TrainConfig
+    from facecore.train.config import TrainConfig, setting_fields
 
     models = list_models(compared=True) if args.model == ["all"] else args.model
     configs = []
     for name in models:
-        overrides = {f.name: getattr(args, f.name) for f in config_fields()}
+        overrides = {f.name: getattr(args, f.name) for f in setting_fields()}
         if not get_model_spec(name).pretrained:
             overrides["trainable_from"] = None  # a freeze depth is for the pretrained models
         if args.run_name and len(models) > 1:
@@ -75,9 +65,9 @@ def _launch_options(args: argparse.Namespace) -> dict:
     if args.nnodes == 1 and not args.rdzv_endpoint:
         return {}
     if args.background:
-        raise FacecoreError("Training on several machines runs in the foreground: drop --background.")
+        raise ConfigError("Training on several machines runs in the foreground: drop --background.")
     if args.rdzv_endpoint is None and args.master_addr is None:
-        raise FacecoreError(
+        raise ConfigError(
             "With --nnodes > 1 give rank 0's --master-addr (and --master-port), or --rdzv-endpoint."
         )
     return {
@@ -89,7 +79,9 @@ def _launch_options(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from facecore import workspace
     from facecore.train import jobs
-    from facecore.train.loop import ProgressPrinter, Trainer, set_threads, train
+    from facecore.train.callbacks import ProgressPrinter
+    from facecore.train.hardware import set_threads
+    from facecore.train.loop import Trainer, train
     from facecore.train.runs import trainable_configs
 
     configs = configs_from_args(args)
@@ -177,8 +169,8 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from facecore.train.hardware import set_threads
     from facecore.train.jobs import run_job
-    from facecore.train.loop import set_threads
 
     set_threads()
     return run_job(args.id)

@@ -14,8 +14,9 @@ when :mod:`facecore.models` is imported::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +41,10 @@ class ModelSpec:
     take); ``trainable_from`` is the default freeze
     depth out of ``trainable_from_choices``; ``head`` is the dotted name of the final
     ``nn.Linear`` (its input is the embedding). ``resize_size`` defaults to
-    ``round(input_size * 256 / 224)`` (256 for 224).
+    ``round(input_size * 256 / 224)`` (256 for 224). ``train_defaults`` are the
+    :class:`~facecore.train.config.TrainConfig` values the model trains with unless told otherwise
+    (``TrainConfig.for_model``); ``augment`` is named there: ``"none"`` (every online augmentation
+    off).
     """
 
     name: str
@@ -55,6 +59,7 @@ class ModelSpec:
     trainable_from_choices: tuple[str, ...] = ("all",)
     head: str = "fc"
     resize_size: int = 0
+    train_defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not self.resize_size:

@@ -39,11 +39,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from facecore.errors import FacecoreError, TrainingFailed, TrainingStopped
+from facecore.errors import ConfigError, TrainingFailed, TrainingStopped
 
 #: set in every rank by :func:`launch` (the workspace of the launching process)
 RUN_DIR_ENV = "FACECORE_DDP_RUN_DIR"
-
 
 
 @dataclass(frozen=True)
@@ -190,28 +189,58 @@ def launch(
     """
     nproc = int(config.nproc)
     if nproc < 1 or nnodes < 1:
-        raise FacecoreError("--nproc and --nnodes must be at least 1.")
-    args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+        raise ConfigError("--nproc and --nnodes must be at least 1.")
     if rdzv_endpoint:
         rdzv_id = config.run_name or (run_dir.name if run_dir else "facecore")
-        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
+        where = ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
     else:
         port = master_port or (_free_port() if nnodes == 1 else 29500)
         addr = master_addr or "127.0.0.1"
-        args += [f"--node-rank={node_rank}", f"--master-addr={addr}", f"--master-port={port}"]
+        where = [f"--node-rank={node_rank}", f"--master-addr={addr}", f"--master-port={port}"]
     log_dir = Path(tempfile.mkdtemp(prefix="facecore-ddp-"))
-    args += ["--max-restarts=0", f"--log-dir={log_dir}", "-m", entry]
     summary_file = log_dir / "summary.json"
+    args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    args += where + ["--max-restarts=0", f"--log-dir={log_dir}", "-m", entry]
     args += ["--config", json.dumps(config.to_dict()), "--summary", str(summary_file)]
     if resume:
         args.append("--resume")
     if job:
         args += ["--job", job[0], "--job-index", str(job[1]), "--job-total", str(job[2])]
+    returncode, tail = _run(args, _rank_env(nproc, run_dir), quiet, should_stop, stop_file)
+    if returncode == 0:
+        if not summary_file.is_file():  # rank 0 ran on another machine
+            return {"run": config.run_name or None, "world_size": None, "rank0_elsewhere": True}
+        summary = json.loads(summary_file.read_text("utf-8"))
+        if "stopped" in summary:
+            raise TrainingStopped(summary["stopped"])
+        return summary
+    started = Path(f"{summary_file}.run")  # rank 0 names its run folder there when it starts
+    if started.is_file():
+        run_dir = Path(started.read_text("utf-8"))
+    raise TrainingFailed(_failure(tail, run_dir, returncode))
+
+
+def _rank_env(nproc: int, run_dir: Path | None) -> dict[str, str]:
+    """The ranks' environment: the run folder when resuming, and their share of the cores."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
     if run_dir is not None:  # resuming: every rank loads it; else rank 0 makes the run folder
         env[RUN_DIR_ENV] = str(run_dir)
     if not env["OMP_NUM_THREADS"]:  # the cores shared between the ranks of this machine
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    return env
+
+
+def _run(
+    args: list[str],
+    env: dict[str, str],
+    quiet: bool,
+    should_stop: Callable[[], bool],
+    stop_file: Path | None,
+) -> tuple[int, list[str]]:
+    """Run torchrun to its end, passing its stderr on; its exit status and last stderr lines.
+
+    While it runs, ``should_stop`` is polled: when true, ``stop_file`` is created.
+    """
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.PIPE, text=True, bufsize=1)
     tail: list[str] = []
@@ -232,18 +261,7 @@ def launch(
             if should_stop() and stop_file is not None:
                 stop_file.touch()  # rank 0 sees it and every rank stops after the batch
     reader.join(timeout=5)
-    if proc.returncode == 0:
-        if not summary_file.is_file():  # rank 0 ran on another machine
-            return {"run": config.run_name or None, "world_size": None, "rank0_elsewhere": True}
-        summary = json.loads(summary_file.read_text("utf-8"))
-        if "stopped" in summary:
-
-            raise TrainingStopped(summary["stopped"])
-        return summary
-    started = Path(f"{summary_file}.run")  # rank 0 names its run folder there when it starts
-    if started.is_file():
-        run_dir = Path(started.read_text("utf-8"))
-    raise TrainingFailed(_failure(tail, run_dir, proc.returncode))
+    return proc.returncode, tail
 
 
 def _free_port() -> int:

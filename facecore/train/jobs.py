@@ -43,8 +43,9 @@ from facecore.recognize.jobs import (  # re-exported: reading job records sits i
 )
 from facecore.recognize.runs import list_runs, read_metrics, read_run
 from facecore.train import distributed
+from facecore.train.callbacks import Callback, ProgressPrinter
 from facecore.train.config import TrainConfig
-from facecore.train.loop import Callback, ProgressPrinter, Trainer
+from facecore.train.loop import Trainer
 
 
 def _update(job_id: str, **changes: Any) -> dict[str, Any]:

@@ -2,275 +2,58 @@
 
 ``Trainer(config).fit()`` trains one model on one dataset's saved split and writes
 ``models/<run>/``: ``config.json``, ``metrics.csv`` (one row per epoch), ``per_class_f1.csv``,
-``best.pt`` and ``last.pt``. ``train_one_epoch`` and ``evaluate`` return metric dicts.
+``best.pt`` and ``last.pt``. What it is made of, one idea a module: the epoch and the evaluation
+(:mod:`~facecore.train.epoch`, metric dicts), the observers (:mod:`~facecore.train.callbacks`),
+precision and threads (:mod:`~facecore.train.hardware`), the optimizer and schedule
+(:mod:`~facecore.train.optim`), cached features (:mod:`~facecore.train.features`), the Unknown
+threshold (:mod:`~facecore.train.calibrate`) and several processes (:mod:`~facecore.train.distributed`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import json
-import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from facecore import workspace
-from facecore.constants import UNKNOWN
 from facecore.data.dataset import FaceDataset, load_dataset
-from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, default_workers, make_loader
+from facecore.data.loaders import BatchTransform, FaceCrops, batch_loader, default_workers
 from facecore.data.transforms import (
     AugmentConfig,
     eval_transform,
     is_deterministic,
-    preprocessing_dict,
     train_transform,
 )
 from facecore.device import resolve_device, tune_allocator
-from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
+from facecore.errors import ConfigError, TrainingStopped
 from facecore.mode import require_writable
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
 from facecore.models.registry import count_parameters, create_model, get_model_spec
 from facecore.models.resnet import split_frozen
-from facecore.recognize.models import predict_outputs
-from facecore.recognize.openset import (
-    choose_score,
-    class_centroids,
-    open_set_scores,
-    suggest_threshold,
-    sweep_scores,
-    unknown_scores,
-)
-from facecore.recognize.runs import read_metrics  # re-exported: reading runs sits in facecore.recognize
 from facecore.train import distributed
+from facecore.train.calibrate import calibrate_open_set, store_calibration
+from facecore.train.callbacks import Callback, CSVLogger, truncate_csv
 from facecore.train.config import TrainConfig
-
-METRIC_FIELDS = [
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_f1",
-    "lr",
-    "epoch_seconds",
-    "images_per_s",
-]
-
-
-
-# --- device and precision, resolved once ----------------------------------------------------------
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU runs bf16 matrix work natively (AVX512-BF16 or AMX)."""
-    cap = torch.backends.cpu.get_cpu_capability().lower()
-    return "amx" in cap or "avx512_bf16" in cap or "avx512bf16" in cap
-
-
-def autocast_for(
-    device: torch.device, amp: str
-) -> tuple[Callable[[], contextlib.AbstractContextManager], str]:
-    """A context factory for mixed precision and its name (``off``, ``bf16``, ``fp16``)."""
-    use = amp == "on" or (
-        amp == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()))
-    )
-    if not use or device.type == "mps":
-        return contextlib.nullcontext, "off"
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    else:
-        dtype = torch.bfloat16
-    name = "bf16" if dtype == torch.bfloat16 else "fp16"
-    return (lambda: torch.autocast(device.type, dtype=dtype)), name
-
-
-# --- callbacks ---------------------------------------------------------------------------------
-
-
-class Callback:
-    """Observers of a run. Every hook is optional; the loop never waits on a UI."""
-
-    def on_train_start(self, trainer: Trainer) -> None: ...
-    def on_batch_end(self, trainer: Trainer, batch: int, batches: int, loss: float) -> None: ...
-    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None: ...
-    def on_train_end(self, trainer: Trainer, summary: dict[str, Any]) -> None: ...
-
-
-class CSVLogger(Callback):
-    """Appends each epoch to ``metrics.csv`` and per-class validation F1 to ``per_class_f1.csv``."""
-
-    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        _append_csv(trainer.run_dir / "metrics.csv", METRIC_FIELDS, {k: metrics[k] for k in METRIC_FIELDS})
-        per_class = {"epoch": metrics["epoch"], **metrics["per_class_f1"]}
-        _append_csv(trainer.run_dir / "per_class_f1.csv", ["epoch", *trainer.classes], per_class)
-
-
-def _append_csv(path: Path, columns: Sequence[str], row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        if new:
-            writer.writeheader()
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        fh.flush()
-
-
-class ProgressPrinter(Callback):
-    """One line per epoch on stdout (what the CLI and job logs show)."""
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        print(f"run {trainer.run_dir.name}: {trainer.describe()}", flush=True)
-
-    def on_epoch_end(self, trainer: Trainer, m: dict[str, Any]) -> None:
-        print(
-            f"epoch {m['epoch']}/{trainer.config.epochs}  train loss {m['train_loss']:.4f} "
-            f"acc {m['train_acc']:.3f}  val loss {m['val_loss']:.4f} acc {m['val_acc']:.3f} "
-            f"F1 {m['val_f1']:.3f}  {m['epoch_seconds']:.1f}s {m['images_per_s']:.1f} img/s",
-            flush=True,
-        )
-
-
-# --- one epoch, one evaluation --------------------------------------------------------------------
-
-
-def train_one_epoch(
-    model: nn.Module,
-    loader: Iterable,
-    optimizer: torch.optim.Optimizer,
-    *,
-    device: torch.device,
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    scaler: torch.amp.GradScaler | None = None,
-    channels_last: bool = False,
-    on_batch: Callable[[int, int, float], None] | None = None,
-) -> dict[str, float]:
-    """One pass over ``loader``; returns loss, accuracy, images and seconds."""
-    model.train()
-    loss_fn = nn.CrossEntropyLoss()
-    total_loss, correct, seen = 0.0, 0, 0
-    batches = len(loader)  # type: ignore[arg-type]
-    t0 = time.perf_counter()
-    for i, (x, y) in enumerate(loader):
-        x, y = _to_device(x, y, device, channels_last)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            logits = model(x)
-            loss = loss_fn(logits.float(), y)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        n = y.shape[0]
-        total_loss += loss.item() * n
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += n
-        if on_batch:
-            on_batch(i + 1, batches, total_loss / seen)
-    seconds = time.perf_counter() - t0
-    return {
-        "loss": total_loss / max(seen, 1),
-        "accuracy": correct / max(seen, 1),
-        "images": seen,
-        "seconds": seconds,
-    }
-
-
-def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool):
-    x = x.to(device, non_blocking=True)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, y.to(device, non_blocking=True)
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    loader: Iterable,
-    *,
-    device: torch.device,
-    num_classes: int,
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    channels_last: bool = False,
-) -> dict[str, Any]:
-    """Loss, accuracy, macro F1, per-class F1, and the softmax probabilities and labels."""
-    model.eval()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, probs, labels = 0.0, [], []
-    for x, y in loader:
-        x, y = _to_device(x, y, device, channels_last)
-        with autocast():
-            logits = model(x).float()
-        total_loss += loss_fn(logits, y).item()
-        probs.append(torch.softmax(logits, 1).cpu())
-        labels.append(y.cpu())
-    p = torch.cat(probs).numpy() if probs else np.zeros((0, num_classes))
-    t = torch.cat(labels).numpy() if labels else np.zeros(0, dtype=int)
-    return eval_metrics(p, t, total_loss, num_classes)
-
-
-def eval_metrics(p: np.ndarray, t: np.ndarray, total_loss: float, num_classes: int) -> dict[str, Any]:
-    """:func:`evaluate`'s metrics from the probabilities, labels and summed loss of a whole split."""
-    pred = p.argmax(1) if len(p) else np.zeros(0, dtype=int)
-    f1 = f1_score(t, pred, labels=list(range(num_classes)), average=None, zero_division=0)
-    return {
-        "loss": total_loss / max(len(t), 1),
-        "accuracy": float((pred == t).mean()) if len(t) else 0.0,
-        "macro_f1": float(f1_score(t, pred, average="macro", labels=sorted(set(t)), zero_division=0))
-        if len(t)
-        else 0.0,
-        "per_class_f1": [float(v) for v in f1],
-        "probs": p,
-        "labels": t,
-    }
-
-
-# --- the trainer ---------------------------------------------------------------------------------
-
-
-def new_run_dir(config: TrainConfig) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = config.run_name or f"{config.dataset}-{config.model}-{stamp}"
-    name = workspace.safe_name(base, what="run name")
-    root = workspace.models_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    path, k = root / name, 1
-    while True:  # mkdir is the claim: two trainers starting at once never share a folder
-        try:
-            if path.name in workspace.RESERVED_RUN_NAMES:
-                raise FileExistsError(path)
-            path.mkdir()
-            return path
-        except FileExistsError:
-            k += 1
-            path = root / f"{name}-{k}"
+from facecore.train.epoch import eval_metrics, evaluate, train_one_epoch
+from facecore.train.features import trunk_features, use_feature_cache
+from facecore.train.hardware import autocast_for, set_threads
+from facecore.train.optim import make_optimizer, make_scheduler, step_scheduler
+from facecore.train.runs import new_run_dir
+from facecore.train.state import TrainState, epoch_payload, load_for_resume, resume_payload
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@dataclass
-class _State:
-    epoch: int = 0
-    best: float | None = None
-    stale: int = 0
-    history: list | None = None
 
 
 class Trainer:
@@ -297,7 +80,7 @@ class Trainer:
         self.dist = distributed.context(self.device.type)
         self.device = distributed.device_for(self.device, self.dist)
         if self.dist.enabled and config.batch_size % self.dist.world_size:
-            raise FacecoreError(
+            raise ConfigError(
                 f"The batch size {config.batch_size} is the global batch: it must divide evenly over "
                 f"{self.dist.world_size} processes."
             )
@@ -318,16 +101,11 @@ class Trainer:
             self.run_dir = workspace.models_dir() / distributed.broadcast(name, self.dist)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.cached = self._use_cache()
-        self.state = _State(history=[])
-
-    def _use_cache(self) -> bool:
-        c = self.config
-        if c.cache_features == "off" or not is_deterministic(c.augment):
-            return False
-        return c.cache_features == "on" or self.spec.pretrained
+        self.cached = use_feature_cache(config, self.spec)
+        self.state = TrainState()
 
     def describe(self) -> str:
+        """One line: model, data, epochs, batch, optimizer, device and precision."""
         c = self.config
         fast = ", frozen layers computed once (cached features)" if self.cached else ""
         return (
@@ -344,13 +122,14 @@ class Trainer:
         self.model.to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.train_set = FaceCrops(
+        cache_dir = self.dataset.path / ".cache"
+        self.train_set: Any = FaceCrops(
             self.dataset.items("train"),
             eval_transform(self.spec) if self.cached else train_transform(self.spec, c.augment),
-            cache_dir=self.dataset.path / ".cache",
+            cache_dir=cache_dir,
         )
-        self.val_set = FaceCrops(
-            self.dataset.items("val"), eval_transform(self.spec), cache_dir=self.dataset.path / ".cache"
+        self.val_set: Any = FaceCrops(
+            self.dataset.items("val"), eval_transform(self.spec), cache_dir=cache_dir
         )
         # batches are gathered and transformed whole (data.batch_loader): train with c.augment
         # (the eval transform when the features are cached), evaluate with the eval transform
@@ -363,45 +142,28 @@ class Trainer:
         self.trainable = self.model
         self.cache_seconds = 0.0
         if self.cached:
-            parts = split_frozen(self.model)
-            if parts is None:
-                self.cached = False
-            else:
-                trunk, self.trainable = parts
-                t0 = time.perf_counter()
-                self.train_set = self._features(trunk, self.train_set)
-                self.val_set = self._features(trunk, self.val_set)
-                self.cache_seconds = time.perf_counter() - t0
+            self._cache_features()
         # DDP wraps the part that trains (the head, with cached features); checkpoints save the
         # unwrapped self.model, so they load in one process and resume with any number of ranks
         self.ddp = distributed.wrap(self.trainable, self.device, self.dist)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = _optimizer(c, params)
-        self.scheduler = _scheduler(c, self.optimizer)
+        self.optimizer = make_optimizer(c, [p for p in self.model.parameters() if p.requires_grad])
+        self.scheduler = make_scheduler(c, self.optimizer)
         use_scaler = self.device.type == "cuda" and self.amp_name == "fp16"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
-    @torch.inference_mode()
-    def _features(self, trunk: nn.Module, data: FaceCrops) -> TensorDataset:
-        """The frozen trunk's output for every image, once (exact: it has no randomness).
-
-        With several ranks each computes its own share of the images, and the shares are gathered.
-        """
-        trunk.eval()
-        out = []
+    def _cache_features(self) -> None:
+        """Swap the image sets for the frozen trunk's outputs; the head is what trains."""
+        parts = split_frozen(self.model)
+        if parts is None:
+            self.cached = False
+            return
+        trunk, self.trainable = parts
+        t0 = time.perf_counter()
+        kw = {"device": self.device, "autocast": self.autocast, "channels_last": self.channels_last}
         eval_batches = self.batch_transforms[False]
-        mine = distributed.strided(len(data), self.dist)
-        loader = batch_loader(
-            data, eval_batches, batch_size=64, shuffle=False, workers=0, seed=0, order=mine
-        )
-        for x, _ in loader:
-            x, _ = _to_device(x, torch.zeros(0), self.device, self.channels_last)
-            with self.autocast():
-                out.append(trunk(x).float().cpu())
-        feats = torch.cat(out) if out else torch.zeros(0)
-        if self.dist.enabled:
-            feats = torch.from_numpy(distributed.gather(mine, {"f": feats.numpy()}, self.dist)["f"])
-        return TensorDataset(feats, data.labels)
+        self.train_set = trunk_features(trunk, self.train_set, eval_batches, ctx=self.dist, **kw)
+        self.val_set = trunk_features(trunk, self.val_set, eval_batches, ctx=self.dist, **kw)
+        self.cache_seconds = time.perf_counter() - t0
 
     def _loader(self, data, *, train: bool, epoch: int, order: Sequence[int] | None = None) -> DataLoader:
         c = self.config
@@ -441,54 +203,7 @@ class Trainer:
         t_start = time.perf_counter()
         stopped_early = False
         for epoch in range(self.state.epoch + 1, c.epochs + 1):
-            torch.manual_seed(c.seed * 1000 + epoch)
-            loader = self._loader(self.train_set, train=True, epoch=epoch)
-
-            def on_batch(i: int, n: int, loss: float, epoch: int = epoch) -> None:
-                for cb in self.callbacks:
-                    cb.on_batch_end(self, i, n, loss)
-                if distributed.any_rank(self.should_stop(), self.dist):  # every rank stops together
-                    raise TrainingStopped(f"stopped during epoch {epoch}; kept epoch {epoch - 1}")
-
-            if distributed.any_rank(self.should_stop(), self.dist):
-                raise TrainingStopped(f"stopped before epoch {epoch}; kept epoch {epoch - 1}")
-            t_epoch = time.perf_counter()
-            tr = train_one_epoch(
-                self.ddp,
-                loader,
-                self.optimizer,
-                device=self.device,
-                autocast=self.autocast,
-                scaler=self.scaler,
-                channels_last=self.channels_last and not self.cached,
-                on_batch=on_batch,
-            )
-            if self.dist.enabled:  # the epoch's loss and accuracy over every rank's images
-                loss_sum, correct, seen = distributed.all_sum(
-                    [tr["loss"] * tr["images"], tr["accuracy"] * tr["images"], tr["images"]], self.dist
-                )
-                tr.update(loss=loss_sum / max(seen, 1), accuracy=correct / max(seen, 1), images=int(seen))
-            va = self._evaluate(self.val_set)
-            lr = self.optimizer.param_groups[0]["lr"]
-            if self.scheduler is not None:
-                if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    self.scheduler.step(va["loss"])
-                else:
-                    self.scheduler.step()
-            # the whole epoch: training, validation and (first epoch) computing the cached features
-            seconds = time.perf_counter() - t_epoch + (self.cache_seconds if epoch == 1 else 0.0)
-            metrics = {
-                "epoch": epoch,
-                "train_loss": tr["loss"],
-                "train_acc": tr["accuracy"],
-                "val_loss": va["loss"],
-                "val_acc": va["accuracy"],
-                "val_f1": va["macro_f1"],
-                "lr": lr,
-                "epoch_seconds": seconds,
-                "images_per_s": tr["images"] / max(tr["seconds"], 1e-9),
-                "per_class_f1": dict(zip(self.classes, va["per_class_f1"], strict=True)),
-            }
+            metrics = self._epoch(epoch)
             self.state.epoch = epoch
             self.state.history.append({k: v for k, v in metrics.items() if k != "per_class_f1"})
             improved = self._improved(metrics)  # the same on every rank: the metrics are gathered
@@ -502,6 +217,57 @@ class Trainer:
                 stopped_early = True
                 break
         return self._finish(time.perf_counter() - t_start, stopped_early)
+
+    def _stop_if_asked(self, message: str) -> None:
+        """Raise :class:`TrainingStopped` on every rank together when a stop was asked for."""
+        if distributed.any_rank(self.should_stop(), self.dist):
+            raise TrainingStopped(message)
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        """Train and validate one epoch; its metrics (a row of metrics.csv, plus per-class F1)."""
+        c = self.config
+        torch.manual_seed(c.seed * 1000 + epoch)
+        loader = self._loader(self.train_set, train=True, epoch=epoch)
+
+        def on_batch(i: int, n: int, loss: float) -> None:
+            for cb in self.callbacks:
+                cb.on_batch_end(self, i, n, loss)
+            self._stop_if_asked(f"stopped during epoch {epoch}; kept epoch {epoch - 1}")
+
+        self._stop_if_asked(f"stopped before epoch {epoch}; kept epoch {epoch - 1}")
+        t_epoch = time.perf_counter()
+        tr = train_one_epoch(
+            self.ddp,
+            loader,
+            self.optimizer,
+            device=self.device,
+            autocast=self.autocast,
+            scaler=self.scaler,
+            channels_last=self.channels_last and not self.cached,
+            on_batch=on_batch,
+        )
+        if self.dist.enabled:  # the epoch's loss and accuracy over every rank's images
+            loss_sum, correct, seen = distributed.all_sum(
+                [tr["loss"] * tr["images"], tr["accuracy"] * tr["images"], tr["images"]], self.dist
+            )
+            tr.update(loss=loss_sum / max(seen, 1), accuracy=correct / max(seen, 1), images=int(seen))
+        va = self._evaluate(self.val_set)
+        lr = self.optimizer.param_groups[0]["lr"]
+        step_scheduler(self.scheduler, va["loss"])
+        # the whole epoch: training, validation and (first epoch) computing the cached features
+        seconds = time.perf_counter() - t_epoch + (self.cache_seconds if epoch == 1 else 0.0)
+        return {
+            "epoch": epoch,
+            "train_loss": tr["loss"],
+            "train_acc": tr["accuracy"],
+            "val_loss": va["loss"],
+            "val_acc": va["accuracy"],
+            "val_f1": va["macro_f1"],
+            "lr": lr,
+            "epoch_seconds": seconds,
+            "images_per_s": tr["images"] / max(tr["seconds"], 1e-9),
+            "per_class_f1": dict(zip(self.classes, va["per_class_f1"], strict=True)),
+        }
 
     def _evaluate(self, data) -> dict[str, Any]:
         """Validation metrics; with several ranks each evaluates a share and the predictions are
@@ -523,59 +289,26 @@ class Trainer:
         return eval_metrics(rows["probs"], rows["labels"], loss_sum, len(self.classes))
 
     def _improved(self, m: dict[str, Any]) -> bool:
-        value = m["val_loss"] if self.config.monitor == "val_loss" else -m["val_f1"]
-        if self.state.best is None or value < self.state.best - 1e-9:
-            self.state.best, self.state.stale = value, 0
-            return True
-        self.state.stale += 1
-        return False
+        return self.state.improved(m["val_loss"] if self.config.monitor == "val_loss" else -m["val_f1"])
 
-    def _payload(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "model": self.config.model,
-            "config": self.config.to_dict(),
-            "classes": self.classes,
-            "preprocessing": preprocessing_dict(self.spec),
-            "threshold": 0.5,
-            "metrics": {k: v for k, v in metrics.items() if k != "per_class_f1"},
-            "epoch": metrics["epoch"],
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "dataset": {"name": self.dataset.name, "split_seed": self.dataset.meta.get("seed")},
-        }
-
+    # -- checkpoints
     def _save(self, name: str, metrics: dict[str, Any], *, full: bool = False) -> None:
-        payload = self._payload(metrics)
+        payload = epoch_payload(self.config, self.spec, self.dataset, self.model, metrics)
         if full:
-            payload["optimizer"] = self.optimizer.state_dict()
-            payload["scheduler"] = self.scheduler.state_dict() if self.scheduler is not None else None
-            payload["trainer"] = {
-                "best": self.state.best,
-                "stale": self.state.stale,
-                "history": self.state.history,
-            }
+            payload |= resume_payload(self.optimizer, self.scheduler, self.state)
         save_checkpoint(self.run_dir / name, payload)
 
     def _resume(self) -> None:
-        last = self.run_dir / "last.pt"
-        ckpt = load_checkpoint(last)
-        if ckpt["model"] != self.config.model or ckpt["classes"] != self.classes:
-            raise CheckpointError(
-                f"{last}: it was trained as another model or on other classes; cannot resume."
-            )
+        ckpt = load_for_resume(self.run_dir / "last.pt", self.config.model, self.classes)
         self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        t = ckpt.get("trainer", {})
-        self.state = _State(
-            epoch=int(ckpt["epoch"]),
-            best=t.get("best"),
-            stale=int(t.get("stale", 0)),
-            history=list(t.get("history", [])),
-        )
-        _truncate_csv(self.run_dir / "metrics.csv", self.state.epoch)
-        _truncate_csv(self.run_dir / "per_class_f1.csv", self.state.epoch)
+        self.state = TrainState.from_checkpoint(ckpt)
+        truncate_csv(self.run_dir / "metrics.csv", self.state.epoch)
+        truncate_csv(self.run_dir / "per_class_f1.csv", self.state.epoch)
 
+    # -- the end
     def _finish(self, seconds: float, stopped_early: bool) -> dict[str, Any]:
         """Calibrate the unknown threshold on validation, store it, and write summary.json
         (rank 0; the other ranks wait for it and return its summary)."""
@@ -585,21 +318,30 @@ class Trainer:
     def _finish_main(self, seconds: float, stopped_early: bool) -> dict[str, Any]:
         best = load_checkpoint(self.run_dir / "best.pt")
         self.model.load_state_dict(best["state_dict"])
-        open_set = self._open_set()
-        suggestion = open_set.pop("suggestion")
-        centroids = torch.from_numpy(open_set.pop("centroids")).to(torch.float16)
-        for name in ("best.pt", "last.pt"):
-            ckpt = load_checkpoint(self.run_dir / name)
-            ckpt["threshold"] = float(suggestion["threshold"])
-            ckpt["threshold_info"] = {k: v for k, v in suggestion.items() if v is not None}
-            ckpt["open_set_score"] = open_set["score"]
-            ckpt["centroids"] = centroids
-            save_checkpoint(
-                self.run_dir / name, {k: v for k, v in ckpt.items() if k not in ("format", "versions")}
-            )
+        c = self.config
+        open_set = calibrate_open_set(
+            self.model, self.dataset, self.spec, self.device, batch_size=c.batch_size, target_far=c.target_far
+        )
+        suggestion, centroids = open_set.pop("suggestion"), open_set.pop("centroids")
+        store_calibration(self.run_dir, open_set["score"], suggestion, centroids)
+        summary = self._summary(best, suggestion, open_set, seconds, stopped_early)
+        workspace.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+        for cb in self.callbacks:
+            cb.on_train_end(self, summary)
+        return summary
+
+    def _summary(
+        self,
+        best: dict[str, Any],
+        suggestion: dict[str, Any],
+        open_set: dict[str, Any],
+        seconds: float,
+        stopped_early: bool,
+    ) -> dict[str, Any]:
+        """summary.json: the run, its best epoch, the Unknown threshold, and how it trained."""
         total, trainable = count_parameters(self.model)
         prior = sum(h["epoch_seconds"] for h in self.state.history)
-        summary = {
+        return {
             "run": self.run_dir.name,
             "model": self.config.model,
             "dataset": self.dataset.name,
@@ -622,81 +364,6 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "world_size": self.dist.world_size,
         }
-        workspace.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
-        for cb in self.callbacks:
-            cb.on_train_end(self, summary)
-        return summary
-
-    def _open_set(self) -> dict[str, Any]:
-        """Choose the Unknown score on validation and calibrate its threshold (best weights loaded).
-
-        The whole model (not the cached-feature head) runs on the training faces, for the class
-        centroids of their embeddings, and on the validation faces, for each score's AUROC; the
-        threshold is set on whichever of max softmax and centroid cosine separates better.
-        """
-        transform = eval_transform(self.spec)
-        model = self.model.to(self.device)
-
-        def outputs(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-            data = FaceCrops(self.dataset.items(split), transform, cache_dir=self.dataset.path / ".cache")
-            batch = max(self.config.batch_size, 64)
-            loader = make_loader(data, batch_size=batch, shuffle=False, workers=0, seed=0)
-            return predict_outputs(model, loader, self.device)
-
-        _, train_labels, train_emb = outputs("train")  # both splits are non-empty (check_trainable)
-        logits, labels, emb = outputs("val")
-        centroids = class_centroids(train_emb, train_labels, len(self.classes))
-        unknown = self.classes.index(UNKNOWN) if UNKNOWN in self.classes else None
-        aurocs = open_set_scores(logits, labels, unknown, emb, centroids) or {}
-        score = choose_score(aurocs)
-        conf = unknown_scores(logits, emb, centroids)[score]
-        rows = sweep_scores(conf, logits.argmax(1), labels, unknown)
-        suggestion = suggest_threshold(rows, self.config.target_far) | {"score": score}
-        return {"score": score, "auroc": aurocs, "suggestion": suggestion, "centroids": centroids}
-
-
-def _truncate_csv(path: Path, epochs: int) -> None:
-    """Drop rows past ``epochs`` (an epoch that started but never finished before a resume)."""
-    if not path.is_file():
-        return
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(
-        [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epochs]
-    )
-    workspace.atomic_write_text(path, buf.getvalue())
-
-
-def _optimizer(c: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    if c.optimizer == "adam":
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-    if c.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-    if c.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-    return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-
-
-def _scheduler(c: TrainConfig, opt: torch.optim.Optimizer):
-    if c.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=c.step_size, gamma=c.gamma)
-    if c.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(c.epochs, 1))
-    if c.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, factor=c.gamma, patience=max(c.step_size - 1, 0)
-        )
-    return None
-
-
-def set_threads(n: int | None = None) -> int:
-    """Use ``n`` torch threads (default: every core) and return the number set."""
-    n = n or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
 
 
 def train(
@@ -725,14 +392,7 @@ def train(
     return trainer.fit(resume=resume_dir is not None)
 
 
-__all__ = [
-    "Callback",
-    "CSVLogger",
-    "ProgressPrinter",
-    "Trainer",
-    "TrainingStopped",
-    "evaluate",
-    "train",
-    "train_one_epoch",
-    "read_metrics",
-]
+#: autocast_for, set_threads and train_one_epoch are also imported from here by
+#: facecore.evaluate.bench (outside the training package's refactor); their homes are
+#: facecore.train.hardware and facecore.train.epoch.
+__all__ = ["Trainer", "autocast_for", "seed_everything", "set_threads", "train", "train_one_epoch"]

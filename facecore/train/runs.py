@@ -1,4 +1,4 @@
-"""Trained runs: delete one safely, and say which models can train here.
+"""Trained runs: claim a new run's folder, delete one safely, and say which models can train here.
 
 Reading runs (:func:`list_runs`, :class:`Run`) sits below training, in :mod:`facecore.recognize.runs`,
 and is re-exported here. :func:`delete_run` refuses a run that a queued or
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -25,12 +26,30 @@ from facecore.recognize.runs import (  # re-exported: reading runs sits in facec
     _active_runs,
     _mtime,
     list_runs,
-    read_metrics,  # noqa: F401
     read_run,
     run_metrics,
     run_path,
 )
 from facecore.train.config import TrainConfig
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    """Claim a new folder under ``models/`` for ``config``'s run (``-2``, ``-3``... when taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = config.run_name or f"{config.dataset}-{config.model}-{stamp}"
+    name = workspace.safe_name(base, what="run name")
+    root = workspace.models_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    path, k = root / name, 1
+    while True:  # mkdir is the claim: two trainers starting at once never share a folder
+        try:
+            if path.name in workspace.RESERVED_RUN_NAMES:
+                raise FileExistsError(path)
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+            path = root / f"{name}-{k}"
 
 
 def _setting_up(path: Path) -> str | None:
@@ -102,6 +121,6 @@ def trainable_configs(configs: list[TrainConfig]) -> tuple[list[TrainConfig], di
 
 
 __all__ = [
-    "RUN_FIELDS", "Run", "RunError", "delete_run", "list_runs", "read_run", "run_metrics", "run_path",
-    "trainable_configs", "weights_missing",
+    "RUN_FIELDS", "Run", "RunError", "delete_run", "list_runs", "new_run_dir", "read_run", "run_metrics",
+    "run_path", "trainable_configs", "weights_missing",
 ]

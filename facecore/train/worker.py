@@ -19,10 +19,11 @@ import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from facecore.errors import TrainingStopped
+from facecore.train.callbacks import ProgressPrinter
 from facecore.train.config import TrainConfig
 from facecore.train.distributed import RUN_DIR_ENV
 from facecore.train.jobs import job_callbacks
-from facecore.train.loop import ProgressPrinter, Trainer
+from facecore.train.loop import Trainer
 
 
 def _entry(argv: Sequence[str] | None = None) -> int:

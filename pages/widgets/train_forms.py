@@ -16,15 +16,7 @@ from facecore.data import (
 )
 from facecore.errors import FacecoreError
 from facecore.models import DOWNLOAD_COMMAND, get_model_spec, list_models, weights_status
-from facecore.train import (
-    MONITORS,
-    OPTIMIZERS,
-    SCHEDULES,
-    TrainConfig,
-    jobs,
-    trainable_configs,
-    weights_missing,
-)
+from facecore.train import TrainConfig, jobs, setting_bounds, trainable_configs, weights_missing
 
 #: The label of each online augmentation's switch (:data:`AUGMENT_SWITCHES`).
 AUGMENTATION_LABELS = {
@@ -55,59 +47,58 @@ def augment_switches(default: AugmentConfig, key: str) -> AugmentConfig:
     return augment_from_switches(on)
 
 
+def _number(col: Any, label: str, name: str, value: int | float, key: str, **fmt: Any) -> int | float:
+    """A number input for setting ``name``: its bounds, step and help from the config's metadata."""
+    b = setting_bounds(name)
+    return col.number_input(label, b.min, b.max, value, b.step, key=key, help=b.help, **fmt)
+
+
+def _select(col: Any, label: str, name: str, value: Any, key: str, choices: Any = None) -> Any:
+    """A select box for setting ``name``: its choices (or offered options) and help from the metadata."""
+    b = setting_bounds(name)
+    options = list(choices or b.choices or b.options or ())
+    return col.selectbox(label, options, options.index(value), key=key, help=b.help)
+
+
 def config_form(model: str, dataset: str) -> TrainConfig | str:
     """The widgets of ``model``'s TrainConfig, filled with its defaults: the config, or why it is invalid."""
     d, spec, k = TrainConfig.for_model(model, dataset), get_model_spec(model), f"train-{model}-"
     c1, c2, c3 = st.columns(3)
     v: dict[str, Any] = {
-        "epochs": c1.number_input("Epochs", 1, 10_000, d.epochs, key=k + "epochs"),
-        "batch_size": c1.number_input("Batch size", 1, 4096, d.batch_size, key=k + "batch"),
-        "lr": c1.number_input("Learning rate", 1e-7, 10.0, d.lr, 1e-4, format="%g", key=k + "lr"),
-        "optimizer": c2.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d.optimizer), key=k + "opt"),
-        "weight_decay": c2.number_input(
-            "Weight decay", 0.0, 1.0, d.weight_decay, 1e-4, format="%g", key=k + "wd"
+        "epochs": _number(c1, "Epochs", "epochs", d.epochs, k + "epochs"),
+        "batch_size": _number(c1, "Batch size", "batch_size", d.batch_size, k + "batch"),
+        "lr": _number(c1, "Learning rate", "lr", d.lr, k + "lr", format="%g"),
+        "optimizer": _select(c2, "Optimizer", "optimizer", d.optimizer, k + "opt"),
+        "weight_decay": _number(c2, "Weight decay", "weight_decay", d.weight_decay, k + "wd", format="%g"),
+        "momentum": _number(c2, "Momentum (sgd, rmsprop)", "momentum", d.momentum, k + "momentum"),
+        "schedule": _select(c2, "LR schedule", "schedule", d.schedule, k + "sched"),
+        "early_stopping": _number(
+            c3, "Early stopping patience (epochs, 0 = off)", "early_stopping", d.early_stopping,
+            k + "patience",
         ),
-        "momentum": c2.number_input(
-            "Momentum (sgd, rmsprop)", 0.0, 0.999, d.momentum, 0.05, key=k + "momentum"
-        ),
-        "schedule": c2.selectbox("LR schedule", SCHEDULES, SCHEDULES.index(d.schedule), key=k + "sched"),
-        "early_stopping": c3.number_input(
-            "Early stopping patience (epochs, 0 = off)", 0, 10_000, d.early_stopping, key=k + "patience"
-        ),
-        "monitor": c3.selectbox("Best checkpoint by", MONITORS, MONITORS.index(d.monitor), key=k + "monitor"),
-        "seed": c3.number_input("Seed", 0, 2**31 - 1, d.seed, key=k + "seed"),
+        "monitor": _select(c3, "Best checkpoint by", "monitor", d.monitor, k + "monitor"),
+        "seed": _number(c3, "Seed", "seed", d.seed, k + "seed"),
     }
     st.caption("Online augmentation (training images only)")
     v["augment"] = augment_switches(d.augment, k + "aug-")
     if spec.pretrained:
         c1, c2 = st.columns(2)
-        choices = list(spec.trainable_from_choices)
-        v["trainable_from"] = c1.selectbox(
-            "Train from (earlier layers stay frozen)",
-            choices,
-            choices.index(spec.trainable_from),
-            key=k + "from",
-            help="fc: feature extraction; layer4: the study's choice; all: full fine-tuning",
+        v["trainable_from"] = _select(
+            c1, "Train from (earlier layers stay frozen)", "trainable_from", spec.trainable_from,
+            k + "from", choices=spec.trainable_from_choices,
         )
-        v["cache_features"] = c2.selectbox(
-            "Cache frozen-layer features",
-            ("auto", "on", "off"),
-            key=k + "cache",
-            help="auto: compute the frozen layers once per image when every augmentation is off",
+        v["cache_features"] = _select(
+            c2, "Cache frozen-layer features", "cache_features", d.cache_features, k + "cache"
         )
     with st.expander("Hardware, schedule details and run name"):
         c1, c2, c3 = st.columns(3)
-        v["device"] = c1.selectbox("Device", ("auto", "cpu", "cuda", "mps"), key=k + "device")
-        v["amp"] = c2.selectbox("Mixed precision", ("auto", "on", "off"), key=k + "amp")
-        v["workers"] = c3.number_input("Data workers (-1: automatic)", -1, 64, d.workers, key=k + "workers")
-        v["step_size"] = c1.number_input("Step size / plateau patience", 1, 1000, d.step_size, key=k + "step")
-        v["gamma"] = c2.number_input("Gamma (LR factor)", 0.001, 1.0, d.gamma, 0.05, key=k + "gamma")
+        v["device"] = _select(c1, "Device", "device", d.device, k + "device")
+        v["amp"] = _select(c2, "Mixed precision", "amp", d.amp, k + "amp")
+        v["workers"] = _number(c3, "Data workers (-1: automatic)", "workers", d.workers, k + "workers")
+        v["step_size"] = _number(c1, "Step size / plateau patience", "step_size", d.step_size, k + "step")
+        v["gamma"] = _number(c2, "Gamma (LR factor)", "gamma", d.gamma, k + "gamma")
         v["run_name"] = c3.text_input("Run name (optional)", key=k + "name").strip()
-        v["nproc"] = c1.number_input(
-            "Processes (DDP)", 1, 64, d.nproc, key=k + "nproc",
-            help="Train with this many processes on this machine (DistributedDataParallel under torchrun): "
-            "one per GPU, or per CPU socket. The batch size is the global batch, split evenly over them.",
-        )
+        v["nproc"] = _number(c1, "Processes (DDP)", "nproc", d.nproc, k + "nproc")
     st.button("Reset to defaults", key=k + "reset", on_click=_reset, args=(k,))
     try:
         return TrainConfig.for_model(model, dataset, **v)

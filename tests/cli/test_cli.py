@@ -106,3 +106,16 @@ def test_every_training_setting_is_a_flag() -> None:
     for f in fields(TrainConfig):
         if f.name not in ("dataset", "model", "augment"):
             assert f"--{f.name.replace('_', '-')}" in help_text, f.name
+
+
+def test_launch_options_that_cannot_go_together_are_a_config_error() -> None:
+    from facecore.cli.main import build_parser
+    from facecore.cli.train import _launch_options
+    from facecore.errors import ConfigError
+
+    base = ["train", "--dataset", "d", "--model", "custom_cnn", "--nnodes", "2"]
+    with pytest.raises(ConfigError, match="runs in the foreground: drop --background"):
+        _launch_options(build_parser().parse_args([*base, "--master-addr", "h", "--background"]))
+    with pytest.raises(ConfigError, match="give rank 0's --master-addr"):
+        _launch_options(build_parser().parse_args(base))
+    assert _launch_options(build_parser().parse_args(base[:-2])) == {}

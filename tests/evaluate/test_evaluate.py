@@ -23,7 +23,8 @@ from facecore.evaluate.locate import cached_evaluation
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from facecore.recognize.openset import suggest_threshold, sweep
 from facecore.train.config import TrainConfig
-from facecore.train.loop import evaluate, train
+from facecore.train.epoch import evaluate
+from facecore.train.loop import train
 from tests.helpers import make_people_tree, yunet_workspace
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}

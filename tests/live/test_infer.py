@@ -31,7 +31,8 @@ from facecore.live.inference import (
 )
 from facecore.models.checkpoint import load_model
 from facecore.train.config import TrainConfig
-from facecore.train.loop import evaluate, train
+from facecore.train.epoch import evaluate
+from facecore.train.loop import train
 from tests.helpers import make_people_tree, yunet_workspace
 
 GROUP_PHOTO = "2007_007763.jpg"  # seven faces

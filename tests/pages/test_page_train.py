@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from facecore.train import jobs
-from facecore.train.config import TrainConfig
+from facecore.train.config import TrainConfig, setting_bounds
 from tests.helpers import APP, fake_job, wait_for
 
 
@@ -67,6 +67,37 @@ def test_forms_hold_each_models_defaults_and_say_how_to_get_the_weights(
     assert not at.button(key="train-custom_cnn-start").disabled
     assert "trains resnet50_scratch and custom_cnn only" in texts(at, "caption")
     assert not at.button(key="train-all").disabled
+
+
+#: The Train page's widget of each setting (its key's end).
+NUMBER_KEYS = {
+    "epochs": "epochs", "batch_size": "batch", "lr": "lr", "weight_decay": "wd", "momentum": "momentum",
+    "early_stopping": "patience", "seed": "seed", "workers": "workers", "step_size": "step",
+    "gamma": "gamma", "nproc": "nproc",
+}  # fmt: skip
+SELECT_KEYS = {
+    "optimizer": "opt", "schedule": "sched", "monitor": "monitor", "cache_features": "cache",
+    "device": "device", "amp": "amp",
+}  # fmt: skip
+
+
+def test_the_widgets_bounds_and_help_are_the_configs_metadata(
+    small_dataset: str, fake_imagenet_weights: Path
+) -> None:
+    """min, max, step, choices and help come from TrainConfig's field metadata (the one definition
+    validate and the CLI use too): e.g. up to 256 processes, as validate allows."""
+    at = train_page()
+    k = "train-resnet50_pretrained-"
+    for name, key in NUMBER_KEYS.items():
+        b, widget = setting_bounds(name), at.number_input(key=k + key)
+        assert (widget.min, widget.max, widget.help) == (b.min, b.max, b.help), name
+        if b.step is not None:
+            assert widget.step == pytest.approx(b.step), name
+    assert at.number_input(key=k + "nproc").max == 256
+    for name, key in SELECT_KEYS.items():
+        b, widget = setting_bounds(name), at.selectbox(key=k + key)
+        assert (widget.options, widget.help) == (list(b.choices or b.options), b.help), name
+    assert at.selectbox(key=k + "from").help == setting_bounds("trainable_from").help
 
 
 def test_fast_path_is_announced_for_the_pretrained_model(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from facecore.models.checkpoint import load_checkpoint
+from facecore.recognize.runs import read_metrics
 from facecore.train import jobs
 from facecore.train.config import TrainConfig
-from facecore.train.loop import read_metrics
 from tests.helpers import wait_for
 
 

@@ -12,8 +12,10 @@ import torch
 from facecore.data.transforms import AugmentConfig
 from facecore.errors import CheckpointError, FacecoreError, TrainingStopped
 from facecore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from facecore.recognize.runs import read_metrics
+from facecore.train.callbacks import METRIC_FIELDS
 from facecore.train.config import TrainConfig
-from facecore.train.loop import METRIC_FIELDS, Trainer, read_metrics, train
+from facecore.train.loop import Trainer, train
 from tests.helpers import ROOT
 
 
