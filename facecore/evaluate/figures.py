@@ -39,7 +39,7 @@ def run_color(i: int) -> str:
 def curves_figure(runs_metrics: Mapping[str, Sequence[Mapping[str, float]]]) -> go.Figure:
     """Per-epoch loss (train solid, val dashed), val accuracy and val macro F1 of every run, shared axes.
 
-    ``runs_metrics`` maps a run label to its ``metrics.csv`` rows (``facecore.train.loop.read_metrics``).
+    ``runs_metrics`` maps a run label to its ``metrics.csv`` rows (``facecore.recognize.runs.read_metrics``).
     """
     fig = make_subplots(
         rows=1, cols=3, horizontal_spacing=0.07,

@@ -43,7 +43,7 @@ from facecore.train.callbacks import Callback, CSVLogger, truncate_csv
 from facecore.train.config import TrainConfig
 from facecore.train.epoch import eval_metrics, evaluate, train_one_epoch
 from facecore.train.features import trunk_features, use_feature_cache
-from facecore.train.hardware import autocast_for, set_threads
+from facecore.train.hardware import autocast_for
 from facecore.train.optim import make_optimizer, make_scheduler, step_scheduler
 from facecore.train.runs import new_run_dir
 from facecore.train.state import TrainState, epoch_payload, load_for_resume, resume_payload
@@ -392,7 +392,4 @@ def train(
     return trainer.fit(resume=resume_dir is not None)
 
 
-#: autocast_for, set_threads and train_one_epoch are also imported from here by
-#: facecore.evaluate.bench (outside the training package's refactor); their homes are
-#: facecore.train.hardware and facecore.train.epoch.
-__all__ = ["Trainer", "autocast_for", "seed_everything", "set_threads", "train", "train_one_epoch"]
+__all__ = ["Trainer", "seed_everything", "train"]

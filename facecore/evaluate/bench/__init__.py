@@ -5,7 +5,7 @@ For each model, on the current device:
 * **compute**: training steps (forward + backward + Adam, batch B) on in-memory random tensors
   after a warm-up, and inference at batch 1 and 32: what the hardware allows;
 * **pipeline**: epochs of a real :class:`~facecore.train.loop.Trainer` (its ``_build``, loaders,
-  transforms, optimizer and :func:`~facecore.train.loop.train_one_epoch`) over a real face dataset
+  transforms, optimizer and :func:`~facecore.train.epoch.train_one_epoch`) over a real face dataset
   built from LFW in a temporary ``FACECORE_HOME``, with the model's default config; the
   ratio pipeline / compute says what the data pipeline costs (>= 0.8: under 20%);
 * for ``resnet50_pretrained``: epochs with cached trunk features vs the frozen trunk recomputed

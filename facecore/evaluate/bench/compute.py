@@ -16,7 +16,8 @@ from facecore.device import for_inference, inference_input, sync
 from facecore.evaluate.bench.plan import Plan, median
 from facecore.models.registry import create_model, get_model_spec
 from facecore.models.resnet import split_frozen
-from facecore.train.loop import autocast_for, train_one_epoch
+from facecore.train.epoch import train_one_epoch
+from facecore.train.hardware import autocast_for
 
 
 def _step_rates(

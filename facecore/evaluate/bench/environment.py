@@ -17,7 +17,7 @@ import torchvision
 from facecore.evaluate.bench.plan import Plan
 from facecore.models.registry import create_model
 from facecore.models.weights import weights_file, weights_status
-from facecore.train.loop import autocast_for
+from facecore.train.hardware import autocast_for
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from facecore.errors import FacecoreError
 from facecore.evaluate.bench.compute import ComputeBench, rates
 from facecore.evaluate.bench.pipeline import cache_comparison, measure_pipeline
 from facecore.evaluate.bench.plan import SLOW_IMG_S, TARGET_RATIO, Plan, Progress, median
-from facecore.train.loop import set_threads
+from facecore.train.hardware import set_threads
 
 #: ``python -m facecore.evaluate.bench CHILD_FLAG JOB``: measure one model (:func:`run_isolated`).
 CHILD_FLAG = "--run-one-model-json"

@@ -25,7 +25,8 @@ from facecore.evaluate.bench.plan import (
 )
 from facecore.recognize.runs import read_metrics
 from facecore.train.config import TrainConfig
-from facecore.train.loop import Trainer, train, train_one_epoch
+from facecore.train.epoch import train_one_epoch
+from facecore.train.loop import Trainer, train
 
 
 def prepare_dataset(source: Path, plan: Plan) -> dict[str, Any]:

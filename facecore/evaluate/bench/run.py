@@ -26,7 +26,7 @@ from facecore.evaluate.bench.plan import (
     plan_for,
 )
 from facecore.models.registry import get_model_spec, list_models
-from facecore.train.loop import set_threads
+from facecore.train.hardware import set_threads
 
 
 def run_bench(
