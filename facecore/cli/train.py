@@ -50,13 +50,11 @@ def configs_from_args(args: argparse.Namespace) -> list:
             overrides["trainable_from"] = None  # a freeze depth is for the pretrained models
         if args.run_name and len(models) > 1:
             overrides["run_name"] = f"{args.run_name}-{name}"
-        cfg = TrainConfig.for_model(name, args.dataset, **overrides)
-        if args.no_augment:
-            cfg.augment = AugmentConfig.none()
+        if args.no_augment:  # before for_model checks the config: cached features need no augment
+            overrides["augment"] = AugmentConfig.none()
         elif args.augment:
-            cfg.augment = AugmentConfig()
-        cfg.validate()
-        configs.append(cfg)
+            overrides["augment"] = AugmentConfig()
+        configs.append(TrainConfig.for_model(name, args.dataset, **overrides))
     return configs
 
 

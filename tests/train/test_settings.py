@@ -124,3 +124,14 @@ def test_each_models_defaults_are_declared_on_its_spec() -> None:
             want = AUGMENT_PRESETS[value]() if key == "augment" else value
             assert getattr(cfg, key) == want, (name, key)
         assert TrainConfig.for_model(name, "d", epochs=2).epochs == 2  # an override wins
+
+
+def test_no_augment_lets_a_scratch_model_cache_features() -> None:
+    """``--no-augment`` is applied before the config is checked: a model that augments by default
+    may cache features once augmentation is off, and is refused with it on."""
+    parser = build_parser()
+    base = ["train", "--dataset", "d", "--model", "custom_cnn", "--cache-features", "on"]
+    (cfg,) = configs_from_args(parser.parse_args([*base, "--no-augment"]))
+    assert cfg.cache_features == "on" and cfg.augment == AugmentConfig.none()
+    with pytest.raises(ConfigError, match="cache"):
+        configs_from_args(parser.parse_args(base))
