@@ -77,9 +77,9 @@ def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, 
     from facecore.data.dataset import import_dataset, list_datasets
     from facecore.data.transforms import AugmentConfig
     from facecore.live.recognizer import default_runs
+    from facecore.recognize.runs import list_runs
     from facecore.train.config import TrainConfig
     from facecore.train.loop import train
-    from facecore.train.runs import list_runs
 
     detectors = home / "detectors"
     detectors.mkdir(parents=True, exist_ok=True)

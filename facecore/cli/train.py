@@ -124,7 +124,7 @@ def _job_line(job: dict) -> str:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    from facecore.train.jobs import list_jobs
+    from facecore.recognize.jobs import list_jobs
 
     rows = [job.to_dict() for job in list_jobs()]
     if args.json:
@@ -139,7 +139,8 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     import time
 
-    from facecore.train.jobs import ACTIVE, read_job, read_log
+    from facecore.recognize.jobs import ACTIVE, read_job
+    from facecore.train.jobs import read_log
 
     shown = 0
     while True:
@@ -190,7 +191,7 @@ def _score(value: float | None) -> str:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from facecore.train.runs import list_runs
+    from facecore.recognize.runs import list_runs
 
     rows = [run.to_dict() for run in list_runs(dataset=args.dataset, group=args.group)]
     if args.json:
@@ -214,7 +215,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
-    from facecore.train.runs import delete_run, run_path
+    from facecore.recognize.runs import run_path
+    from facecore.train.runs import delete_run
 
     path = run_path(args.run)
     if refused_without_yes(args, f"run {args.run!r} ({path})"):

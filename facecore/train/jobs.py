@@ -29,9 +29,7 @@ from filelock import FileLock, Timeout
 from facecore import workspace
 from facecore.errors import JobError, TrainingStopped
 from facecore.mode import require_writable
-from facecore.recognize.jobs import (  # re-exported: reading job records sits in facecore.recognize
-    ACTIVE,  # noqa: F401
-    STATUSES,  # noqa: F401
+from facecore.recognize.jobs import (
     Job,
     JobProgress,
     _alive,

@@ -20,14 +20,9 @@ from facecore.mode import require_writable
 from facecore.models.registry import get_model_spec
 from facecore.models.weights import weights_status
 from facecore.recognize.jobs import list_jobs
-from facecore.recognize.runs import (  # re-exported: reading runs sits in facecore.recognize
-    RUN_FIELDS,
-    Run,
+from facecore.recognize.runs import (
     _active_runs,
     _mtime,
-    list_runs,
-    read_run,
-    run_metrics,
     run_path,
 )
 from facecore.train.config import TrainConfig
@@ -120,7 +115,4 @@ def trainable_configs(configs: list[TrainConfig]) -> tuple[list[TrainConfig], di
     return kept, skipped
 
 
-__all__ = [
-    "RUN_FIELDS", "Run", "RunError", "delete_run", "list_runs", "new_run_dir", "read_run", "run_metrics",
-    "run_path", "trainable_configs", "weights_missing",
-]
+__all__ = ["delete_run", "new_run_dir", "trainable_configs", "weights_missing"]

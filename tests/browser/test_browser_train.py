@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from facecore.recognize.runs import list_runs
 from facecore.train import jobs
-from facecore.train.runs import list_runs
 from tests.helpers import ARTIFACTS
 
 pytestmark = pytest.mark.browser

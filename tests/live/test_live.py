@@ -36,7 +36,7 @@ from facecore.live.recognizer import (
     run_video,
 )
 from facecore.live.video import VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
-from facecore.train.runs import Run
+from facecore.recognize.runs import Run
 from tests.helpers import PERSON, face_y4m
 
 PEOPLE = {"Colin_Powell": 8, "Tony_Blair": 8, "Hugo_Chavez": 8}

@@ -14,8 +14,8 @@ import torch
 from facecore.errors import CheckpointError
 from facecore.live.inference import Predictor, clear_cache
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.recognize.runs import list_runs
 from facecore.train.addrun import add_run
-from facecore.train.runs import list_runs
 from tests.helpers import snapshot
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from facecore.errors import RunError
 from facecore.evaluate.evaluation import evaluate_run
 from facecore.models.registry import list_models
+from facecore.recognize.runs import list_runs
 from facecore.train import jobs
 from facecore.train.config import TrainConfig
 from facecore.train.loop import Trainer
-from facecore.train.runs import RunError, delete_run, list_runs, trainable_configs
+from facecore.train.runs import delete_run, trainable_configs
 from tests.helpers import fake_job, wait_for
 
 
