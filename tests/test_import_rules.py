@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     # shared: no facecore imports beyond each other
     (
         "facecore", "facecore._lazy", "facecore.constants", "facecore.errors", "facecore.workspace",
-        "facecore.mode", "facecore.device", "facecore.download", "facecore.pretrained",
+        "facecore.mode", "facecore.device", "facecore.download", "facecore.pretrained", "facecore.draw",
     ),
     ("facecore.models", "facecore.detect"),
     ("facecore.data",),
