@@ -15,8 +15,9 @@ from facecore.data import load_rgb
 from facecore.device import gpu_available
 from facecore.errors import FacecoreError
 from facecore.gallery import list_galleries, load_gallery, load_gallery_model
-from facecore.live import LiveConfig, LiveRecognizer, default_runs, export_threshold, exported_models
+from facecore.live import LiveConfig, LiveRecognizer, default_runs
 from facecore.models import list_models
+from facecore.recognize import export_threshold, exported_models
 from facecore.train import Run, list_runs
 from pages.common import loaded_run, say_uncalibrated, setup_page
 from pages.widgets.live_addme import add_me

@@ -36,6 +36,8 @@ _EXPORTS = {
     "predict_outputs": ".models",
     "resolve_checkpoint": ".models",
     "OnnxModel": ".onnx",
+    "export_threshold": ".onnx",
+    "exported_models": ".onnx",
     "is_export": ".onnx",
     "load_onnx": ".onnx",
     "DEFAULT_THRESHOLD": ".openset",
