@@ -46,6 +46,7 @@ _EXPORTS = {
     "sweep_scores": ".openset",
     "Recognizer": ".protocol",
     "ThresholdScale": ".protocol",
+    "GALLERY": ".refs",
     "RecognizerRef": ".refs",
     "register_recognizer_kind": ".refs",
     "FacePrediction": ".results",

@@ -21,9 +21,11 @@ from facecore.evaluate.openset import (
     sweep_scores,
     unknown_scores,
 )
-from facecore.live.inference import Predictor, clear_cache, load_run
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.live.config import LiveConfig
+from facecore.live.inference import Predictor
+from facecore.live.recognizer import LiveRecognizer
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.recognize.models import clear_cache, load_run
 
 
 def test_centroids_and_their_cosine_by_hand() -> None:

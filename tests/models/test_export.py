@@ -17,7 +17,8 @@ from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.errors import ExportedModelError, ExportMismatchError
 from facecore.live.export import export_run
-from facecore.live.inference import Predictor, clear_cache, load_recognizer, load_run
+from facecore.live.inference import Predictor
+from facecore.recognize.models import clear_cache, load_recognizer, load_run
 from facecore.recognize.onnx import OnnxModel, exported_models
 from tests.helpers import LFW, PHOTO, face_y4m, fc
 
