@@ -52,9 +52,10 @@ def bench(name: str, crops: list[np.ndarray], reps: int, threads: int, int8: boo
 
     from facecore.data.transforms import eval_transform
     from facecore.device import for_inference, inference_input
-    from facecore.live.export import _session, compare
+    from facecore.live.export import compare
     from facecore.models.onnx import export_onnx, quantize_onnx_int8
     from facecore.models.registry import classifier_head, create_model, get_model_spec
+    from facecore.recognize.onnx import _session
 
     torch.manual_seed(0)
     spec = get_model_spec(name)

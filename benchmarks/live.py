@@ -11,7 +11,7 @@ After ``--warmup`` seconds the benchmark measures, for ``--seconds``:
 * **returned fps**: frames of the annotated video the browser presented (``requestVideoFrameCallback``
   on the player's ``<video>``), per second;
 * **callback fps, recognition/s, detection ms, inference ms, dropped, lag**: the page's own stats
-  line (:class:`facecore.live.recognizer.LiveStats`), sampled each second; ``lag`` is how far the frame
+  line (:class:`facecore.live.stats.LiveStats`), sampled each second; ``lag`` is how far the frame
   callback
   runs behind the camera's clock, at the start and at the end of the window (a growing lag would
   mean frames queue up).
@@ -76,7 +76,7 @@ def prepare_workspace(home: Path, assets: Path, models: list[str]) -> dict[str, 
     os.environ["FACECORE_HOME"] = str(home)
     from facecore.data.dataset import import_dataset, list_datasets
     from facecore.data.transforms import AugmentConfig
-    from facecore.live.recognizer import default_runs
+    from facecore.live.runs import default_runs
     from facecore.recognize.runs import list_runs
     from facecore.train.config import TrainConfig
     from facecore.train.loop import train

@@ -16,7 +16,8 @@ from facecore.recognize import RecognizerRef
 
 if TYPE_CHECKING:  # torch is imported only by the pages that predict
     from facecore.gallery.store import Gallery
-    from facecore.live import LoadedModel, Predictor
+    from facecore.live import Predictor
+    from facecore.recognize import LoadedModel
 
 
 def setup_page() -> None:
@@ -116,7 +117,7 @@ def _predictor(checkpoints: tuple[str, ...], stamps: tuple[int, ...], detector: 
 def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predictor:
     """A :class:`Predictor` for ``runs`` (and ``gallery:NAME`` galleries), kept across reruns until a
     checkpoint file or gallery (its modification time) or the YuNet model file changes."""
-    from facecore.live import model_stamp
+    from facecore.recognize import model_stamp
 
     keys = [model_stamp(r) for r in runs]
     paths, stamps = tuple(k[0] for k in keys), tuple(k[1] for k in keys)
@@ -125,14 +126,14 @@ def get_predictor(runs: Sequence[str | Path], detector: str = "auto") -> Predict
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _loaded_run(checkpoint: str, mtime_ns: int) -> LoadedModel:
-    from facecore.live import load_run
+    from facecore.recognize import load_run
 
     return load_run(checkpoint)
 
 
 def loaded_run(run: str | Path) -> LoadedModel:
     """A run loaded once for inference, kept across reruns and sessions until its checkpoint changes."""
-    from facecore.live import model_stamp
+    from facecore.recognize import model_stamp
 
     return _loaded_run(*model_stamp(run))
 

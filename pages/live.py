@@ -7,16 +7,22 @@ streamlit-webrtc and shows the names it publishes.
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from facecore.data import load_rgb
 from facecore.device import gpu_available
 from facecore.errors import FacecoreError
-from facecore.gallery import list_galleries, load_gallery, load_gallery_model
-from facecore.live import LiveConfig, LiveRecognizer, default_runs, export_threshold, exported_models
+from facecore.gallery import GalleryModel, list_galleries, load_gallery, load_gallery_model
+from facecore.live import DEFAULT_WORKERS, LiveConfig, LiveRecognizer, default_runs, setting
 from facecore.models import list_models
+from facecore.recognize import (
+    GALLERY,
+    LoadedModel,
+    RecognizerRef,
+    ThresholdScale,
+    export_threshold,
+    exported_models,
+)
 from facecore.train import Run, list_runs
 from pages.common import loaded_run, say_uncalibrated, setup_page
 from pages.widgets.live_addme import add_me
@@ -25,19 +31,15 @@ from pages.widgets.live_video import live_video, percent
 setup_page()
 
 NEWEST = "newest run of each model"
-#: two frames at once: ResNet-50 int8 went from 8.8 to 15.7 recognitions/s on 2 cores (README)
-DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-
-
-GALLERY = "A gallery (enrolled people)"
+BY_GALLERY = "A gallery (enrolled people)"
 
 
 def choose_runs(runs: list[Run], galleries: list[str]) -> list[str]:
     """A gallery, one run, or one run of each of the three models (default: the newest, or a group's)."""
-    modes = ([GALLERY] if galleries else []) + (["One model", "All three models"] if runs else [])
+    modes = ([BY_GALLERY] if galleries else []) + (["One model", "All three models"] if runs else [])
     mode = st.radio("Recognise with", modes, horizontal=True, key="live-models")
-    if mode == GALLERY:
-        return [f"gallery:{st.selectbox('Gallery', galleries, key='live-gallery')}"]
+    if mode == BY_GALLERY:
+        return [str(RecognizerRef(GALLERY, st.selectbox("Gallery", galleries, key="live-gallery")))]
     if mode == "One model":
         labels = {r.run: f"{r.run}  ({r.model}, dataset {r.dataset})" for r in runs}
         labels |= exported_models([r.path for r in runs])  # ONNX exports of runs: "RUN · onnx"
@@ -59,20 +61,15 @@ def choose_runs(runs: list[Run], galleries: list[str]) -> list[str]:
 def choose_threshold(runs: list[Run], chosen: list[str]) -> float:
     """The Unknown threshold slider, set to the first run's (or the gallery's) calibrated threshold
     when the choice changes."""
-    if chosen[0].startswith("gallery:"):
+    if RecognizerRef.parse(chosen[0]).is_gallery:
         return gallery_threshold(chosen[0])
     calibrated = {r.run: r.threshold for r in runs if r.run in chosen}
     first = calibrated.get(chosen[0], export_threshold(chosen[0]))
     if st.session_state.get("live-threshold-runs") != chosen:
         st.session_state["live-threshold-runs"] = list(chosen)
         st.session_state["live-threshold"] = round(float(first), 2) if first is not None else 0.5
-    value = st.slider(
-        "Unknown below this confidence",
-        0.0,
-        1.0,
-        step=0.01,
-        key="live-threshold",
-        help="A face whose top class has a lower probability is labelled Unknown.",
+    value = threshold_slider(
+        LoadedModel.threshold_scale, "A face whose top class has a lower probability is labelled Unknown."
     )
     known = [f"{run} {t:.2f}" for run, t in calibrated.items() if t is not None]
     if known:
@@ -82,17 +79,13 @@ def choose_threshold(runs: list[Run], chosen: list[str]) -> float:
 
 def gallery_threshold(spec: str) -> float:
     """The gallery's similarity threshold slider, starting at its stored (calibrated) threshold."""
-    gallery = load_gallery(spec.removeprefix("gallery:"))
+    gallery = load_gallery(RecognizerRef.parse(spec).name)
     if st.session_state.get("live-threshold-runs") != [spec]:
         st.session_state["live-threshold-runs"] = [spec]
         st.session_state["live-threshold"] = round(gallery.threshold, 3)
-    value = st.slider(
-        "Unknown below this similarity",
-        0.0,
-        1.0,
-        step=0.005,
-        key="live-threshold",
-        help="A face whose best match in the gallery is less similar (cosine) is labelled Unknown.",
+    value = threshold_slider(
+        GalleryModel.threshold_scale,
+        "A face whose best match in the gallery is less similar (cosine) is labelled Unknown.",
     )
     info = gallery.threshold_info
     if info.get("calibrated"):
@@ -108,6 +101,20 @@ def gallery_threshold(spec: str) -> float:
     return float(value)
 
 
+def threshold_slider(scale: ThresholdScale, help_text: str) -> float:
+    """The Unknown threshold slider (key ``live-threshold``) on ``scale``: its label, its step, and
+    its range from 0 (a gallery's cosine scale starts at -1, but a match less similar than
+    unrelated faces never names anyone, so its slider keeps to 0..1)."""
+    return st.slider(
+        scale.label,
+        max(0.0, scale.low),
+        scale.high,
+        step=scale.step,
+        key="live-threshold",
+        help=help_text,
+    )
+
+
 PRECISION_LABELS = {
     "auto": "Auto: the faster of float32 and int8 for each model, timed on this machine",
     "float32": "float32",
@@ -118,28 +125,21 @@ PRECISION_LABELS = {
 def performance() -> tuple[int, int, int, str]:
     """Workers, torch threads, the detection size and the precision (advanced settings)."""
     with st.expander("Performance"):
-        cores = os.cpu_count() or 1
+        spec = setting("workers")  # a slider needs two values, even on one core
         workers = st.slider(
-            "Frames recognised at once",
-            1,
-            max(2, cores),
-            DEFAULT_WORKERS,
-            key="live-workers",
-            help="Each in its own worker thread: a slow model (ResNet-50) names faces more often when "
-            "a second frame is classified while the first one still is.",
+            spec.label, int(spec.low), max(2, spec.high), DEFAULT_WORKERS, key="live-workers", help=spec.tip
         )
-        threads = st.slider("Torch threads per frame", 1, cores, 1, key="live-threads")
-        side = st.select_slider(
-            "Detect faces at (longer side, pixels)", [240, 320, 480, 640], 320, key="live-detect-side"
-        )
+        spec = setting("threads")
+        threads = st.slider(spec.label, int(spec.low), spec.high, spec.default, key="live-threads")
+        spec = setting("detect_side")
+        side = st.select_slider(spec.label, list(spec.options), spec.default, key="live-detect-side")
+        spec = setting("precision")
         precision = st.radio(
-            "Precision",
-            list(PRECISION_LABELS),
+            spec.label,
+            list(spec.choices),
             format_func=PRECISION_LABELS.get,
             key="live-precision",
-            help="int8: each model's int8 copy, calibrated on its own training faces, with the same top "
-            "answer on nearly every face; the checkpoint is not changed. On a CPU it is about twice as "
-            "fast for a ResNet-50, but slower than float32 for the small custom CNN.",
+            help=spec.tip,
         )
         st.caption("One thread per frame leaves the other cores to video decoding and encoding.")
     return int(workers), int(threads), int(side), str(precision)
@@ -157,14 +157,13 @@ def get_recognizer(runs: list[str], settings: tuple[int, int, int, str], thresho
             held[1].close()
         busy = " and timing float32 against int8" if precision == "auto" and not gpu_available() else ""
         with st.spinner(f"Loading the models{busy}..."):
-            models = [load_gallery_model(r) if r.startswith("gallery:") else loaded_run(r) for r in runs]
+            models = [
+                load_gallery_model(r) if RecognizerRef.parse(r).is_gallery else loaded_run(r) for r in runs
+            ]
             config = LiveConfig(threads=threads, detect_side=side, precision=precision, workers=workers)
             recognizer = LiveRecognizer(models, config)
         st.session_state["live-recognizer"] = (key, recognizer)
-    recognizer.threshold = threshold
-    for model in recognizer.models:  # a gallery keeps its own threshold, on the similarity scale
-        if model.score_kind == "cosine":
-            model.threshold = threshold
+    recognizer.set_threshold(threshold)
     return recognizer
 
 
@@ -219,7 +218,7 @@ def main() -> None:
     precision_note(recognizer)
     mode = st.radio("Camera", ["Live video", "Snapshot"], horizontal=True, key="live-camera")
     if mode == "Live video":
-        tick = add_me(recognizer, chosen[0]) if chosen[0].startswith("gallery:") else None
+        tick = add_me(recognizer, chosen[0]) if RecognizerRef.parse(chosen[0]).is_gallery else None
         live_video(recognizer, on_tick=tick)
     else:
         snapshot(recognizer)

@@ -191,7 +191,7 @@ def trained_template(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     and ``tiny-cnn``, a custom_cnn trained 3 epochs on it. Use :func:`trained_home` for a copy."""
     from facecore.data.dataset import import_dataset
     from facecore.data.transforms import AugmentConfig
-    from facecore.live.inference import clear_cache
+    from facecore.recognize.models import clear_cache
     from facecore.train.config import TrainConfig
     from facecore.train.loop import train
 

@@ -18,9 +18,9 @@ command's modules inside the command so ``python -m facecore --help`` stays quic
   dlib network or with a trained run used as the embedder;
 * ``gallery.enroll`` -> ``data.loaders``: enrolling photos with SFace (OpenCV) needs no torch; the
   loaders' batch decoding (torch) only enrolls a dataset's crops;
-* ``live.recognizer`` -> ``recognize.models`` (``load_recognizer``) and -> ``gallery.match``: ICE
-  settings and ``LiveConfig`` are read from this module without loading torch; torch comes when a
-  recognizer is built or a gallery reloaded.
+* ``live.recognizer`` -> ``recognize.models`` (``load_recognizer``) and ``live.galleries`` ->
+  ``gallery.match``: the live recognizer (and its settings, ICE servers) are imported without
+  loading torch; torch comes when a recognizer is built or a gallery reloaded.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     # shared: no facecore imports beyond each other
     (
         "facecore", "facecore._lazy", "facecore.constants", "facecore.errors", "facecore.workspace",
-        "facecore.mode", "facecore.device", "facecore.download", "facecore.pretrained",
+        "facecore.mode", "facecore.device", "facecore.download", "facecore.pretrained", "facecore.draw",
     ),
     ("facecore.models", "facecore.detect"),
     ("facecore.data",),
@@ -54,7 +54,7 @@ IN_FUNCTION = {
     ("facecore.gallery.embedders", "facecore.gallery.dlib_net"),
     ("facecore.gallery.enroll", "facecore.data.loaders"),
     ("facecore.gallery.embedders", "facecore.recognize.models"),
-    ("facecore.live.recognizer", "facecore.gallery.match"),
+    ("facecore.live.galleries", "facecore.gallery.match"),
     ("facecore.live.recognizer", "facecore.recognize.models"),
 }
 MAX_IN_FUNCTION = 10

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from facecore.cli.common import command, print_json, recognizers
+from facecore.live.config import DEFAULT_WORKERS, LiveConfig, setting
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from facecore.errors import EnrollmentError, FacecoreError
-    from facecore.live.recognizer import LiveConfig, LiveRecognizer, run_video
+    from facecore.errors import ConfigError, EnrollmentError
+    from facecore.live.recognizer import LiveRecognizer
+    from facecore.live.video_loop import run_video
 
     config = LiveConfig(
         detector=args.detector,
@@ -24,7 +25,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     if args.enroll and len(args.gallery) != 1:
-        raise FacecoreError("--enroll PERSON adds the person in the video to a gallery: give one --gallery.")
+        raise ConfigError("--enroll PERSON adds the person in the video to a gallery: give one --gallery.")
     with LiveRecognizer(recognizers(args), config) as recognizer:
         for name, problem in recognizer.int8_problems.items():
             print(f"note: {name} stays in float32: {problem}", file=sys.stderr)
@@ -58,7 +59,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Add this group's commands to the top-level parser."""
+    """Add this group's commands to the top-level parser (bounds, choices and help of the
+    recognizer's settings come from :class:`~facecore.live.config.LiveConfig`)."""
     p = command(sub, "live", cmd_live, "recognise faces in a video file or camera as the Live page does")
     p.add_argument(
         "source", metavar="VIDEO_OR_CAMERA", help="a video file (.mp4, .avi, .y4m ...) or a camera index"
@@ -68,24 +70,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--gallery", action="append", default=[], metavar="NAME",
                    help="a gallery to recognise with (beside or instead of runs); repeatable")
-    p.add_argument("--threshold", type=float, help="unknown threshold (default: each run's own)")
-    p.add_argument("--detector", default="auto", choices=["auto", "yunet", "haar"])
-    p.add_argument("--detect-side", type=int, default=320, help="detect on frames scaled to this longer side")
-    p.add_argument("--max-faces", type=int, default=5, help="classify at most this many faces per frame")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per frame (default 1)")
+    p.add_argument("--threshold", type=float, help=setting("threshold").help)
+    detector = setting("detector")
+    p.add_argument("--detector", default=detector.default, choices=list(detector.choices))
+    for name in ("detect_side", "max_faces", "threads"):
+        spec = setting(name)
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=spec.default, help=spec.help)
     p.add_argument(
         "--workers",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="frames recognised at once, each in its own thread (default 2, or 1 on one core)",
+        default=DEFAULT_WORKERS,
+        help=setting("workers").help,
     )
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "int8"],
-        help="classify in float32, with int8 copies of the models (CPU), or auto (default): whichever "
-        "is faster for each model on this machine, timed at the start",
-    )
+    p.add_argument("--precision", default="auto", choices=list(setting("precision").choices),
+                   help=setting("precision").help)
     p.add_argument("--int8", action="store_true", help="the same as --precision int8")
     p.add_argument("--out", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv or .y4m)")
     p.add_argument(
@@ -100,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="add the person in the video to the --gallery as PERSON (the Live page's Add me): 5 faces "
         "at least 0.3 s apart, then the video goes on with the gallery reloaded",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--device", default=setting("device").default, help=setting("device").help)
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON instead of a line per second"
     )

@@ -31,6 +31,7 @@ import numpy as np
 
 from facecore.constants import CROP_MARGIN
 from facecore.detect.detectors import Detection, Detector, crop_face
+from facecore.draw import draw_box
 from facecore.errors import FacecoreError
 
 #: Verdict codes, in the order the checks run.
@@ -241,8 +242,7 @@ def annotate(image_rgb: np.ndarray, verdict: Verdict | None, *, progress: str = 
         return out
     colour = _COLOURS.get(verdict.code, (220, 40, 40))
     if verdict.detection is not None:
-        x, y, w, h = verdict.detection.box
-        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
+        draw_box(out, verdict.detection.box, colour, order="RGB")
     text = verdict.reason.split(":")[0]
     if progress:
         text = f"{progress}  {text}"

@@ -32,6 +32,7 @@ _EXPORTS = {
     "cached_gallery_evaluation": ".evaluate",
     "evaluate_gallery": ".evaluate",
     "export_gallery": ".export",
+    "GalleryModel": ".match",
     "load_gallery_model": ".match",
     "create_gallery": ".store",
     "delete_gallery": ".store",

@@ -24,7 +24,7 @@ import numpy as np
 
 from facecore.constants import CROP_SIZE
 from facecore.detect.detectors import Detection, crop_face
-from facecore.errors import EnrollmentError, FacecoreError
+from facecore.errors import ConfigError, EnrollmentError, FacecoreError
 from facecore.gallery.enroll import CLEAR_LARGEST, enroll_add_me
 from facecore.gallery.store import EnrollReport, _person_name
 from facecore.mode import require_enroll_allowed
@@ -112,7 +112,7 @@ class AddMe:
         if not str(person).strip():
             raise EnrollmentError("Type the name to add first.")
         if count < 1 or spacing_s < 0 or timeout_s <= 0:
-            raise FacecoreError("Add me needs count >= 1, spacing_s >= 0 and timeout_s > 0.")
+            raise ConfigError("Add me needs count >= 1, spacing_s >= 0 and timeout_s > 0.")
         self.gallery = gallery
         self.person = _person_name(person)
         self.margin = float(margin)

@@ -5,11 +5,14 @@
   real face crops (the dataset's test split, else training faces) before it is moved into place,
   and refuses (:class:`~facecore.errors.ExportMismatchError`, nothing left behind) when the answers
   differ: any top-1 difference in float32; in int8, more than :data:`INT8_MAX_DISAGREE` of them.
-* :class:`~facecore.recognize.onnx.OnnxModel` (re-exported here) is an exported file behind the methods of
+* Loading an export sits below, in :mod:`facecore.recognize.onnx`:
+  :class:`~facecore.recognize.onnx.OnnxModel` is an exported file behind the methods of
   :class:`~facecore.recognize.models.LoadedModel` (``classify``, ``probabilities``, ``predictions``,
-  ``preprocess``, ``margin`` ...), run by onnxruntime on the CPU; :func:`load_onnx` loads one
-  (the file's sha256 is checked against its JSON), and ``load_run`` hands ``.onnx``/``.json`` to it.
-* :func:`exported_models` lists the exports inside run folders (for the Live page).
+  ``preprocess``, ``margin`` ...), run by onnxruntime on the CPU;
+  :func:`~facecore.recognize.onnx.load_onnx` loads one (the file's sha256 is checked against its
+  JSON), ``load_run`` hands ``.onnx``/``.json`` to it, and
+  :func:`~facecore.recognize.onnx.exported_models` lists the exports inside run folders (for the
+  Live page).
 """
 
 from __future__ import annotations
@@ -40,21 +43,7 @@ from facecore.models import onnx as onnx_export  # looked up when called: tests 
 from facecore.models.registry import classifier_head
 from facecore.recognize.crops import training_crops
 from facecore.recognize.models import load_run
-from facecore.recognize.onnx import (  # re-exported: loading an export sits in facecore.recognize
-    _BATCH,
-    EXPORT_DIR,
-    FORMAT,
-    SUFFIXES,  # noqa: F401
-    OnnxModel,
-    _logits,
-    _session,
-    export_threshold,
-    exported_models,
-    is_export,
-    load_onnx,
-    read_export_meta,
-    sha256_file,
-)
+from facecore.recognize.onnx import _BATCH, EXPORT_DIR, FORMAT, _logits, _session, is_export, sha256_file
 
 #: the most crops a check runs (a ResNet-50 on 2 CPU cores takes ~0.1 s per crop, twice)
 CHECK_CROPS = 128
@@ -131,8 +120,7 @@ def export_run(run: str | Path, *, out: str | Path | None = None, int8: bool = F
     if is_export(run):
         raise ExportError(f"{run} is an export already; export the run it came from (its name or folder).")
     loaded = load_run(run, device="cpu")
-    prep = dict(loaded.ckpt["preprocessing"])
-    size = int(prep["input_size"])
+    size = int(loaded.ckpt["preprocessing"]["input_size"])
     onnx_path, json_path = export_paths(Path(out) if out else loaded.path.parent / EXPORT_DIR, int8)
     if onnx_path.is_dir() or json_path.is_dir():
         raise ExportError(f"{onnx_path}: a folder is in the way of the exported file.")
@@ -151,55 +139,8 @@ def export_run(run: str | Path, *, out: str | Path | None = None, int8: bool = F
             os.replace(tmp_float, tmp_onnx)
         # the check reads the file as written, not the bytes in memory
         got, _ = _logits(_session(tmp_onnx), x.numpy())
-        check = {"source": source, **compare(reference, got)}
-        refuse = check["top1_disagreements"] > (
-            max(1, int(INT8_MAX_DISAGREE * check["crops"])) if int8 else 0
-        )
-        if refuse:
-            rule = (
-                f"int8 may change at most {INT8_MAX_DISAGREE:.0%} of them (at least one)"
-                if int8
-                else "float32 must give the same top-1 class on every one"
-            )
-            raise ExportMismatchError(
-                f"The exported {onnx_path.name} changes the top-1 class of {check['top1_disagreements']} of "
-                f"{check['crops']} faces ({source}) against PyTorch (max abs logit difference "
-                f"{check['max_abs_logit_diff']:.3g}); {rule}. Nothing was written."
-            )
-        meta = {
-            "format": FORMAT,
-            "onnx_file": onnx_path.name,
-            "sha256": sha256_file(tmp_onnx),
-            "bytes": tmp_onnx.stat().st_size,
-            "int8": bool(int8),
-            "source_run": loaded.run,
-            "source_checkpoint": str(loaded.path),
-            "model": loaded.model_name,
-            "dataset": loaded.dataset_name,
-            "classes": list(loaded.classes),
-            "input": {"name": "input", "layout": "NCHW", "dtype": "float32", "batch": "dynamic"},
-            "outputs": ["logits", "embedding"],
-            "input_size": size,
-            "resize_size": int(prep["resize_size"]),
-            "mean": [float(v) for v in prep["mean"]],
-            "std": [float(v) for v in prep["std"]],
-            "crop_size": CROP_SIZE,
-            "margin": float(loaded.margin),
-            "threshold": float(loaded.threshold),
-            "score_kind": loaded.score_kind,
-            "open_set_score": loaded.score_name,
-            "centroids": loaded.centroids.tolist() if loaded.needs_embeddings else None,
-            "opset": onnx_export.OPSET,
-            "exporter": onnx_export.EXPORTER,
-            "versions": {
-                "facecore": facecore.__version__,
-                "torch": str(torch.__version__),
-                "onnx": _version("onnx"),
-                "onnxruntime": _version("onnxruntime"),
-            },
-            "check": check,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        check = _checked(onnx_path.name, {"source": source, **compare(reference, got)}, int8)
+        meta = _export_meta(loaded, onnx_path.name, tmp_onnx, int8=int8, check=check)
         tmp_json.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         for tmp in (tmp_onnx, tmp_json):
             with open(tmp, "rb") as fh:
@@ -213,6 +154,65 @@ def export_run(run: str | Path, *, out: str | Path | None = None, int8: bool = F
     return {**meta, "onnx_path": str(onnx_path), "json_path": str(json_path)}
 
 
+def _checked(name: str, check: dict[str, Any], int8: bool) -> dict[str, Any]:
+    """``check`` (of the export ``name`` against PyTorch), or :class:`ExportMismatchError` when it
+    changes too many answers: any in float32; in int8, more than :data:`INT8_MAX_DISAGREE`."""
+    allowed = max(1, int(INT8_MAX_DISAGREE * check["crops"])) if int8 else 0
+    if check["top1_disagreements"] <= allowed:
+        return check
+    rule = (
+        f"int8 may change at most {INT8_MAX_DISAGREE:.0%} of them (at least one)"
+        if int8
+        else "float32 must give the same top-1 class on every one"
+    )
+    raise ExportMismatchError(
+        f"The exported {name} changes the top-1 class of {check['top1_disagreements']} of "
+        f"{check['crops']} faces ({check['source']}) against PyTorch (max abs logit difference "
+        f"{check['max_abs_logit_diff']:.3g}); {rule}. Nothing was written."
+    )
+
+
+def _export_meta(
+    loaded: Any, name: str, onnx_file: Path, *, int8: bool, check: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON written beside the export ``name`` (whose bytes are in ``onnx_file`` for now)."""
+    prep = dict(loaded.ckpt["preprocessing"])
+    return {
+        "format": FORMAT,
+        "onnx_file": name,
+        "sha256": sha256_file(onnx_file),
+        "bytes": onnx_file.stat().st_size,
+        "int8": bool(int8),
+        "source_run": loaded.run,
+        "source_checkpoint": str(loaded.path),
+        "model": loaded.model_name,
+        "dataset": loaded.dataset_name,
+        "classes": list(loaded.classes),
+        "input": {"name": "input", "layout": "NCHW", "dtype": "float32", "batch": "dynamic"},
+        "outputs": ["logits", "embedding"],
+        "input_size": int(prep["input_size"]),
+        "resize_size": int(prep["resize_size"]),
+        "mean": [float(v) for v in prep["mean"]],
+        "std": [float(v) for v in prep["std"]],
+        "crop_size": CROP_SIZE,
+        "margin": float(loaded.margin),
+        "threshold": float(loaded.threshold),
+        "score_kind": loaded.score_kind,
+        "open_set_score": loaded.score_name,
+        "centroids": loaded.centroids.tolist() if loaded.needs_embeddings else None,
+        "opset": onnx_export.OPSET,
+        "exporter": onnx_export.EXPORTER,
+        "versions": {
+            "facecore": facecore.__version__,
+            "torch": str(torch.__version__),
+            "onnx": _version("onnx"),
+            "onnxruntime": _version("onnxruntime"),
+        },
+        "check": check,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def _version(module: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -222,14 +222,4 @@ def _version(module: str) -> str:
         return "unknown"
 
 
-__all__ = [
-    "INT8_MAX_DISAGREE",
-    "OnnxModel",
-    "check_crops",
-    "export_run",
-    "export_threshold",
-    "exported_models",
-    "is_export",
-    "load_onnx",
-    "read_export_meta",
-]
+__all__ = ["CHECK_CROPS", "INT8_MAX_DISAGREE", "check_crops", "compare", "export_paths", "export_run"]

@@ -4,9 +4,9 @@
   ``gallery:NAME``) over an RGB image (:meth:`~Predictor.predict`) or over ready crops
   (:meth:`~Predictor.predict_crops`), and returns one :class:`FacePrediction` per face with one
   :class:`ModelPrediction` per recognizer.
-* Loading runs (:func:`load_run`, :class:`LoadedModel`, :class:`NearestImages`), the prediction
-  types and :func:`load_recognizer` sit below, in :mod:`facecore.recognize`; they are re-exported
-  here for the callers that import them from this module.
+* Loading runs (:func:`~facecore.recognize.models.load_run`,
+  :func:`~facecore.recognize.models.load_recognizer`) and the prediction types
+  (:mod:`facecore.recognize.results`) sit below, in :mod:`facecore.recognize`.
 
 Open-set rule (as in :mod:`facecore.recognize.openset`): a face is named as its top class when that class's
 probability is at least the threshold and the class is not ``Unknown``; otherwise "Unknown".
@@ -24,25 +24,13 @@ import numpy as np
 import torch
 
 import facecore.gallery  # noqa: F401  # registers gallery:NAME with facecore.recognize (load_recognizer)
-from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
+from facecore.constants import CROP_SIZE
 from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
 from facecore.errors import ConfigError, FacecoreError
-from facecore.recognize.crops import _as_batch, _writable, training_crops
-from facecore.recognize.models import (  # re-exported
-    EMBEDDINGS_FILE,
-    EMBEDDINGS_FORMAT,
-    LoadedModel,
-    NearestImages,
-    clear_cache,
-    images_on_disk,
-    load_recognizer,
-    load_run,
-    model_stamp,
-    resolve_checkpoint,
-)
-from facecore.recognize.results import FacePrediction, ModelPrediction, make_predictions  # re-exported
-
-DEFAULT_MARGIN = CROP_MARGIN
+from facecore.recognize.crops import _as_batch
+from facecore.recognize.models import load_recognizer
+from facecore.recognize.protocol import PROBABILITY, Recognizer
+from facecore.recognize.results import FacePrediction, ModelPrediction
 
 
 class Predictor:
@@ -81,12 +69,12 @@ class Predictor:
         self.threshold = None if threshold is None else float(threshold)
         self.max_faces = int(max_faces)
 
-    def threshold_for(self, model: LoadedModel) -> float:
+    def threshold_for(self, model: Recognizer) -> float:
         """The threshold applied to ``model``: the override (for probabilities), else its own."""
         return self.threshold if self._overrides(model) else model.threshold
 
-    def _overrides(self, model: LoadedModel) -> bool:
-        return self.threshold is not None and model.score_kind == "probability"
+    def _overrides(self, model: Recognizer) -> bool:
+        return self.threshold is not None and model.threshold_scale.kind == PROBABILITY
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """The faces to classify: the detector's best ``max_faces``."""
@@ -139,7 +127,7 @@ class Predictor:
         return faces
 
     @staticmethod
-    def _nearest(m: LoadedModel, emb: torch.Tensor, k: int) -> dict[str, Any]:
+    def _nearest(m: Recognizer, emb: torch.Tensor, k: int) -> dict[str, Any]:
         try:
             found = m.nearest_images().nearest(emb, k)
         except FacecoreError as exc:
@@ -150,25 +138,4 @@ class Predictor:
         }
 
 
-__all__ = [
-    "CROP_SIZE",
-    "DEFAULT_MARGIN",
-    "EMBEDDINGS_FILE",
-    "EMBEDDINGS_FORMAT",
-    "UNKNOWN",
-    "FacePrediction",
-    "LoadedModel",
-    "ModelPrediction",
-    "NearestImages",
-    "Predictor",
-    "_as_batch",
-    "_writable",
-    "clear_cache",
-    "images_on_disk",
-    "load_recognizer",
-    "load_run",
-    "make_predictions",
-    "model_stamp",
-    "resolve_checkpoint",
-    "training_crops",
-]
+__all__ = ["Predictor"]

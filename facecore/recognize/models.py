@@ -245,7 +245,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "auto") -> Loaded
     """Load a run (run folder, run name under ``models_dir()``, or ``.pt`` file) for inference.
 
     An exported ``.onnx`` file (or the ``.json`` beside it) gives an
-    :class:`~facecore.live.export.OnnxModel` instead: the same methods, run by onnxruntime on the CPU.
+    :class:`~facecore.recognize.onnx.OnnxModel` instead: the same methods, run by onnxruntime on the CPU.
     Cached per (resolved checkpoint path, device): the same unchanged file gives the same object;
     a file whose modification time changed is loaded again.
     """

@@ -30,7 +30,7 @@ from facecore.evaluate import (
     prediction_filters,
     summary_row,
 )
-from facecore.live import images_on_disk
+from facecore.recognize import images_on_disk
 from pages.common import get_predictor
 
 PAGE_SIZE = 12

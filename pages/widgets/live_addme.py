@@ -14,6 +14,7 @@ import streamlit as st
 from facecore.errors import FacecoreError, ReadOnlyModeError
 from facecore.live import LiveRecognizer
 from facecore.mode import enroll_allowed, require_enroll_allowed
+from facecore.recognize import RecognizerRef
 
 
 def _show(slot: Any, recognizer: LiveRecognizer) -> str | None:
@@ -40,7 +41,7 @@ def add_me(recognizer: LiveRecognizer, spec: str) -> Callable[[], None]:
     Returns a tick for the video's result loop: it redraws the progress ("3/5") while the
     video plays, when it changed.
     """
-    gallery = spec.removeprefix("gallery:")
+    gallery = RecognizerRef.parse(spec).name
     allowed = enroll_allowed()
     with st.container(border=True, key="live-addme-box"):
         st.markdown(f"**Add me** to gallery '{gallery}': type your name, face the camera alone, click.")

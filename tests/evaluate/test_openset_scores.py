@@ -13,9 +13,11 @@ import torch
 from facecore.data.dataset import load_dataset
 from facecore.data.loaders import decode_crops
 from facecore.evaluate.evaluation import evaluate_run
-from facecore.live.inference import Predictor, clear_cache, load_run
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.live.config import LiveConfig
+from facecore.live.inference import Predictor
+from facecore.live.recognizer import LiveRecognizer
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.recognize.models import clear_cache, load_run
 from facecore.recognize.openset import (
     centroid_cosine,
     choose_score,

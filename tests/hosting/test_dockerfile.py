@@ -100,7 +100,7 @@ def test_streamlit_cloud_files() -> None:
     assert "chromium" not in packages
     import tomllib
 
-    from facecore.live.recognizer import rtc_configuration
+    from facecore.live.ice import rtc_configuration
 
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text("utf-8"))
     assert example["FACECORE_MODE"] == "demo"

@@ -19,7 +19,8 @@ from facecore.errors import EnrollmentError, FacecoreError, ReadOnlyModeError
 from facecore.gallery.enroll import enroll_add_me, enroll_photos
 from facecore.gallery.store import load_gallery
 from facecore.live.addme import DONE, ENROLLING, FAILED, NO_FACE, SEVERAL, AddMe, pick_face
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.live.config import LiveConfig
+from facecore.live.recognizer import LiveRecognizer
 from facecore.live.video import face_video_frames
 from facecore.mode import ALLOW_ENROLL_ENV, enroll_allowed
 from tests.helpers import LFW, PHOTO, enroll_team, face_y4m, fc

@@ -21,15 +21,10 @@ from facecore.data.dataset import UNKNOWN, import_dataset, load_dataset
 from facecore.data.loaders import FaceCrops, decode_crops, make_loader
 from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, FacecoreError
-from facecore.live.inference import (
-    EMBEDDINGS_FILE,
-    FacePrediction,
-    LoadedModel,
-    Predictor,
-    clear_cache,
-    load_run,
-)
+from facecore.live.inference import Predictor
 from facecore.models.checkpoint import load_model
+from facecore.recognize.models import EMBEDDINGS_FILE, LoadedModel, clear_cache, load_run
+from facecore.recognize.results import FacePrediction
 from facecore.train.config import TrainConfig
 from facecore.train.epoch import evaluate
 from facecore.train.loop import train

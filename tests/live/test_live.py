@@ -26,16 +26,13 @@ import pytest
 
 from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError, VideoError
-from facecore.live.inference import LoadedModel, clear_cache, load_run
-from facecore.live.recognizer import (
-    LiveConfig,
-    LiveRecognizer,
-    default_runs,
-    parse_ice_servers,
-    rtc_configuration,
-    run_video,
-)
+from facecore.live.config import LiveConfig
+from facecore.live.ice import parse_ice_servers, rtc_configuration
+from facecore.live.recognizer import LiveRecognizer
+from facecore.live.runs import default_runs
 from facecore.live.video import VideoSource, face_video_frames, read_y4m, write_y4m, y4m_info
+from facecore.live.video_loop import run_video
+from facecore.recognize.models import LoadedModel, clear_cache, load_run
 from facecore.recognize.runs import Run
 from tests.helpers import PERSON, face_y4m
 
@@ -380,7 +377,7 @@ class CountingDetector:
     name = "counting"
 
     def __init__(self) -> None:
-        from facecore.live.recognizer import live_detector
+        from facecore.live.detection import live_detector
 
         self.inner = live_detector("auto")
         self.calls = 0

@@ -16,8 +16,10 @@ import torch
 from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.errors import ExportedModelError, ExportMismatchError
-from facecore.live.export import OnnxModel, export_run, exported_models
-from facecore.live.inference import Predictor, clear_cache, load_recognizer, load_run
+from facecore.live.export import export_run
+from facecore.live.inference import Predictor
+from facecore.recognize.models import clear_cache, load_recognizer, load_run
+from facecore.recognize.onnx import OnnxModel, exported_models
 from tests.helpers import LFW, PHOTO, face_y4m, fc
 
 
@@ -181,9 +183,9 @@ def test_int8_export_reports_agreement_and_loads(trained_home: Path) -> None:
 
 def test_resnet50_exports_exactly(fake_imagenet_weights: Path) -> None:
     """The ImageNet ResNet-50 (frozen BatchNorm, weights from a local state dict): one small batch."""
-    from facecore.live.export import _session
     from facecore.models.onnx import export_onnx
     from facecore.models.registry import classifier_head, create_model
+    from facecore.recognize.onnx import _session
 
     model = create_model("resnet50_pretrained", num_classes=4).eval()
     data = export_onnx(model, classifier_head(model), 224)

@@ -13,10 +13,11 @@ import torch
 from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.errors import FacecoreError
-from facecore.live.inference import clear_cache, load_run
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.live.config import LiveConfig
+from facecore.live.recognizer import LiveRecognizer
 from facecore.models.quantize import quantize_int8
 from facecore.models.registry import create_model
+from facecore.recognize.models import clear_cache, load_run
 
 
 def test_int8_gives_the_float_answer_on_real_faces(trained_home: Path) -> None:

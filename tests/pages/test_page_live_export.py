@@ -9,10 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from facecore.data.images import encode_jpeg, load_rgb
+from facecore.live.config import LiveConfig
 from facecore.live.export import export_run
-from facecore.live.inference import clear_cache
-from facecore.live.recognizer import LiveConfig, LiveRecognizer
+from facecore.live.recognizer import LiveRecognizer
 from facecore.live.video import face_video_frames
+from facecore.recognize.models import clear_cache
 from tests.helpers import APP, LFW, PERSON
 
 

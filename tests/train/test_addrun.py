@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from facecore.errors import CheckpointError
-from facecore.live.inference import Predictor, clear_cache
+from facecore.live.inference import Predictor
 from facecore.models.checkpoint import load_checkpoint, save_checkpoint
+from facecore.recognize.models import clear_cache
 from facecore.recognize.runs import list_runs
 from facecore.train.addrun import add_run
 from tests.helpers import snapshot
