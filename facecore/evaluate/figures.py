@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
-from plotly.colors import qualitative
+from plotly.colors import hex_to_rgb, qualitative
 from plotly.subplots import make_subplots
 
 from facecore.constants import SPLITS
+from facecore.draw import draw_face
 from facecore.recognize.openset import operating_point
 
 PALETTE: list[str] = list(qualitative.Plotly)
@@ -282,20 +282,16 @@ def openset_threshold_figure(
 
 
 def faces_image(image_rgb: np.ndarray, boxes: Sequence[Sequence[int]], labels: Sequence[str]) -> np.ndarray:
-    """A copy of ``image_rgb`` with each box ``(x, y, w, h)`` drawn and its label written above it."""
-    img = Image.fromarray(np.ascontiguousarray(image_rgb, dtype=np.uint8), "RGB")
-    draw = ImageDraw.Draw(img)
-    width = max(2, round(max(img.size) / 300))
-    font = ImageFont.load_default(size=max(14, round(max(img.size) / 45)))
-    for i, ((x, y, w, h), text) in enumerate(zip(boxes, labels, strict=True)):
-        color = PALETTE[i % len(PALETTE)]
-        draw.rectangle((x, y, x + w, y + h), outline=color, width=width)
-        _, _, right, bottom = draw.textbbox((0, 0), text, font=font)
-        tag = bottom + 2 * width
-        ty = y - tag if y - tag >= 0 else y + h
-        draw.rectangle((x, ty, x + right + 2 * width, ty + tag), fill=color)
-        draw.text((x + width, ty + width), text, fill="white", font=font)
-    return np.asarray(img)
+    """A copy of ``image_rgb`` with each box ``(x, y, w, h)`` drawn and its label written above it
+    (:func:`facecore.draw.draw_face`, one palette colour per face, sized to the photo)."""
+    img = np.array(image_rgb, dtype=np.uint8, order="C", copy=True)
+    side = max(img.shape[:2])
+    width = max(2, round(side / 300))
+    scale = max(0.5, side / 1300)  # a label about side / 32 pixels high
+    for i, (box, text) in enumerate(zip(boxes, labels, strict=True)):
+        colour = hex_to_rgb(PALETTE[i % len(PALETTE)])
+        draw_face(img, box, [text], [colour], order="RGB", width=width, scale=scale)
+    return img
 
 
 def threshold_curve_figure(
