@@ -82,7 +82,7 @@ def gallery_threshold(spec: str) -> float:
     gallery = load_gallery(RecognizerRef.parse(spec).name)
     if st.session_state.get("live-threshold-runs") != [spec]:
         st.session_state["live-threshold-runs"] = [spec]
-        st.session_state["live-threshold"] = round(gallery.threshold, 3)
+        st.session_state["live-threshold"] = round(GalleryModel.threshold_scale.clamp(gallery.threshold), 3)
     value = threshold_slider(
         GalleryModel.threshold_scale,
         "A face whose best match in the gallery is less similar (cosine) is labelled Unknown.",
@@ -102,12 +102,10 @@ def gallery_threshold(spec: str) -> float:
 
 
 def threshold_slider(scale: ThresholdScale, help_text: str) -> float:
-    """The Unknown threshold slider (key ``live-threshold``) on ``scale``: its label, its step, and
-    its range from 0 (a gallery's cosine scale starts at -1, but a match less similar than
-    unrelated faces never names anyone, so its slider keeps to 0..1)."""
+    """The Unknown threshold slider (key ``live-threshold``) on ``scale``: its label, step and range."""
     return st.slider(
         scale.label,
-        max(0.0, scale.low),
+        scale.low,
         scale.high,
         step=scale.step,
         key="live-threshold",

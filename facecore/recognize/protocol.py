@@ -48,8 +48,9 @@ class ThresholdScale:
 
 #: The probability scale of a trained run (exported or not).
 PROBABILITY_SCALE = ThresholdScale(PROBABILITY, 0.0, 1.0, 0.01, "Unknown below this confidence")
-#: The cosine-similarity scale of a gallery.
-COSINE_SCALE = ThresholdScale(COSINE, -1.0, 1.0, 0.005, "Unknown below this similarity")
+#: The cosine-similarity scale of a gallery: 0..1, since a threshold below 0 would name people from
+#: faces less similar to theirs than unrelated faces are.
+COSINE_SCALE = ThresholdScale(COSINE, 0.0, 1.0, 0.005, "Unknown below this similarity")
 SCALES = {s.kind: s for s in (PROBABILITY_SCALE, COSINE_SCALE)}
 
 
