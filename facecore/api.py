@@ -36,7 +36,8 @@ from PIL import Image
 
 from facecore.constants import UNKNOWN
 from facecore.data.images import load_rgb, to_rgb_array
-from facecore.detect.detectors import Detection, Detector, create_detector
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.detectors import create_detector
 from facecore.errors import FacecoreError, GalleryExistsError, ImageError
 from facecore.gallery import store
 from facecore.gallery.calibrate import DEFAULT_TARGET_FAR, calibrate_gallery
@@ -106,7 +107,7 @@ def _detector(detector: str | Detector) -> Detector:
 
 
 def detect_faces(image: ImageLike, *, detector: str | Detector = "auto") -> list[Detection]:
-    """The faces in ``image``, best first: :class:`~facecore.detect.detectors.Detection` objects
+    """The faces in ``image``, best first: :class:`~facecore.detect.detection.Detection` objects
     (``box`` as ``(x, y, w, h)``, ``score``, five ``landmarks`` with YuNet, ``angle``).
 
     ``detector``: ``auto`` (YuNet, shipped with facecore), ``yunet``, ``haar`` or ``none``.

@@ -239,7 +239,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_detectors_download(args: argparse.Namespace) -> int:
-    from facecore.detect.detectors import YUNET_URL, download_yunet
+    from facecore.detect.yunet import YUNET_URL, download_yunet
 
     path = download_yunet(url=args.url or YUNET_URL, progress=lambda d, t: progress("YuNet")(d, t, ""))
     print(f"YuNet saved to {path}")

@@ -36,7 +36,9 @@ from facecore.constants import CROP_MARGIN, CROP_SIZE, SPLITS, UNKNOWN
 from facecore.data.images import encode_jpeg, load_rgb
 from facecore.data.sources import SourceItem, SourceListing, SourceProblem, ZipLimits, open_source
 from facecore.data.splits import DEFAULT_RATIOS, assign_splits, split_counts
-from facecore.detect.detectors import Detector, centre_crop, create_detector, crop_face
+from facecore.detect.crop import centre_crop, crop_face
+from facecore.detect.detection import Detector
+from facecore.detect.detectors import create_detector
 from facecore.errors import (
     ArchiveEntryError,
     DatasetError,

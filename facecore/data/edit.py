@@ -42,7 +42,7 @@ from facecore.data.dataset import (
 from facecore.data.images import IMAGE_EXTENSIONS, encode_jpeg, load_rgb
 from facecore.data.sources import SourceItem, SourceListing, SourceProblem
 from facecore.data.splits import DEFAULT_RATIOS, assign_splits
-from facecore.detect.detectors import centre_crop
+from facecore.detect.crop import centre_crop
 from facecore.errors import DatasetError, ImageError
 from facecore.mode import require_writable
 

@@ -11,7 +11,7 @@ Three kinds, one interface (:class:`Embedder`), built by name with :func:`create
 * ``run:<RUN>``: the penultimate-layer features of a run trained here (the three models), so a
   run can be used as a classifier (as before) or as an embedder against a gallery.
 
-Input: face crops as made by :func:`facecore.detect.detectors.crop_face` (RGB ``uint8`` squares, the face
+Input: face crops as made by :func:`facecore.detect.crop.crop_face` (RGB ``uint8`` squares, the face
 box centred with :attr:`Embedder.margin` on each side), so the photo or frame is detected once;
 an embedder only looks for landmarks inside the crop (dlib's predictor, or YuNet for SFace).
 Colour order is **RGB** at this boundary.
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from facecore.detect.detectors import find_yunet_model
+from facecore.detect.yunet import find_yunet_model
 from facecore.errors import EmbedderError, FacecoreError
 from facecore.pretrained import bundled_path
 from facecore.recognize.runs import list_runs

@@ -20,7 +20,9 @@ from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
 from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.data.sources import open_source
-from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.detectors import create_detector
 from facecore.errors import EnrollmentError, FacecoreError, GalleryError
 from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder
 from facecore.gallery.store import EnrollReport, enroll_crops, gallery_path, load_gallery

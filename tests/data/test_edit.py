@@ -22,7 +22,8 @@ from facecore.data.edit import (
     resolve_noface,
 )
 from facecore.data.images import load_rgb
-from facecore.detect.detectors import YuNetDetector, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.yunet import YuNetDetector
 from facecore.errors import DatasetError
 from tests.helpers import LFW, YUNET
 from tests.helpers import snapshot as folder_hashes
