@@ -42,7 +42,7 @@ from typing import Any
 from filelock import FileLock
 
 from facecore import __version__, workspace
-from facecore.data.dataset import STORED, read_manifest, write_manifest
+from facecore.data.manifest import STORED, read_manifest, write_manifest
 from facecore.data.sources import ZipLimits, _ReadBudget, _unsafe_reason, open_zip
 from facecore.errors import BundleError, UnsafeArchiveError
 from facecore.mode import BUNDLE_ENV, require_writable
