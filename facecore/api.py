@@ -41,6 +41,7 @@ from facecore.detect.detectors import create_detector
 from facecore.errors import FacecoreError, GalleryExistsError, ImageError
 from facecore.gallery import store
 from facecore.gallery.calibrate import DEFAULT_TARGET_FAR, calibrate_gallery
+from facecore.gallery.edit import create_gallery
 from facecore.gallery.embedders import DEFAULT_EMBEDDER
 from facecore.gallery.enroll import enroll_photos
 from facecore.gallery.match import load_gallery_model
@@ -217,7 +218,7 @@ class Gallery:
         """A new, empty gallery for ``embedder`` (``sface`` or ``dlib_resnet``). With ``exist_ok``
         an existing gallery of that name is opened instead (with the same embedder, or refused)."""
         try:
-            return cls(store.create_gallery(name, embedder=embedder).name)
+            return cls(create_gallery(name, embedder=embedder).name)
         except GalleryExistsError:
             if not exist_ok:
                 raise

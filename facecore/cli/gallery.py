@@ -13,7 +13,7 @@ from facecore.cli.common import command, print_json, say_uncalibrated
 
 
 def cmd_embedders(args: argparse.Namespace) -> int:
-    from facecore.gallery.embedders import list_embedders
+    from facecore.gallery.embedder_registry import list_embedders
 
     infos = list_embedders()
     if args.json:
@@ -26,7 +26,7 @@ def cmd_embedders(args: argparse.Namespace) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import create_gallery
+    from facecore.gallery.edit import create_gallery
 
     g = create_gallery(args.name, embedder=args.embedder, match=args.match)
     print(f"Created gallery {g.name!r} ({g.embedder_name}, match {g.match}, threshold {g.threshold:.3f}).")
@@ -117,7 +117,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import remove_person
+    from facecore.gallery.edit import remove_person
 
     g = remove_person(args.name, args.person)
     print(f"Removed {args.person!r} from {g.name!r}; {len(g.people)} people left.")
@@ -125,7 +125,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import rename_person
+    from facecore.gallery.edit import rename_person
 
     rename_person(args.name, args.old, args.new)
     print(f"Renamed {args.old!r} to {args.new!r} in {args.name!r}.")
@@ -134,7 +134,7 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     from facecore.errors import FacecoreError
-    from facecore.gallery.store import delete_gallery
+    from facecore.gallery.edit import delete_gallery
 
     if not args.yes:
         raise FacecoreError(
@@ -146,7 +146,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import rebuild_gallery
+    from facecore.gallery.edit import rebuild_gallery
 
     g = rebuild_gallery(args.name, embedder=args.embedder)
     print(
