@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m facecore")
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command != "demo" and os.environ.get("FACECORE_BUNDLE"):  # unpacked once, at the start
-            from facecore.bundle import ensure_env_bundle
+            from facecore.bundle.unpack import ensure_env_bundle
 
             ensure_env_bundle()
         return args.func(args)
