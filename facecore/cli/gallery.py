@@ -215,19 +215,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``gallery`` and its subcommands to the main CLI's subparsers."""
-    from facecore.gallery.calibrate import DEFAULT_TARGET_FAR
-    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
-    from facecore.gallery.store import DEFAULT_MATCH, MATCH_RULES
-
     gal = sub.add_parser(
         "gallery", help="galleries of enrolled people, recognised by face embeddings (no training)"
     )
     gsub = gal.add_subparsers(dest="gallery_command", required=True)
 
-    p = command(
+    command(
         gsub, "embedders", cmd_embedders,
         "list the face embedders (pretrained, and every trained run)", json=True,
     )
+    _add_create(gsub)
+    _add_enroll(gsub)
+    _add_people(gsub)
+    _add_calibrate(gsub)
+    _add_evaluate(gsub)
+
+
+def _add_create(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
+    from facecore.gallery.store import DEFAULT_MATCH, MATCH_RULES
 
     p = command(gsub, "create", cmd_create, "create an empty gallery")
     p.add_argument("name")
@@ -242,6 +248,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=MATCH_RULES,
         help="a person's score: their best face (max, default) or the mean of their 3 best",
     )
+
+
+def _add_enroll(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
 
     p = command(
         gsub, "enroll", cmd_enroll,
@@ -264,7 +274,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "an existing gallery keeps its own",
     )
 
-    p = command(gsub, "list", cmd_list, "list galleries", json=True)
+
+def _add_people(gsub: argparse._SubParsersAction) -> None:
+    """``list``, ``show``, ``remove``, ``rename``, ``delete`` and ``rebuild``."""
+    command(gsub, "list", cmd_list, "list galleries", json=True)
 
     p = command(gsub, "show", cmd_show, "a gallery's people, faces and threshold", json=True)
     p.add_argument("name")
@@ -289,6 +302,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name")
     p.add_argument("--embedder")
+
+
+def _add_calibrate(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.calibrate import DEFAULT_TARGET_FAR
 
     p = command(
         gsub, "calibrate", cmd_calibrate,
@@ -328,6 +345,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"false-accept rate to hold (default {DEFAULT_TARGET_FAR})",
     )
 
+
+def _add_evaluate(gsub: argparse._SubParsersAction) -> None:
     p = command(
         gsub, "evaluate", cmd_evaluate,
         "accuracy, F1, FAR and confusion on a dataset split, as for a run", json=True,
