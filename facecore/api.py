@@ -38,7 +38,7 @@ from facecore.constants import UNKNOWN
 from facecore.data.images import load_rgb, to_rgb_array
 from facecore.detect.detection import Detection, Detector
 from facecore.detect.detectors import create_detector
-from facecore.errors import FacecoreError, GalleryExistsError, ImageError
+from facecore.errors import EnrollmentError, GalleryExistsError, ImageError
 from facecore.gallery import store
 from facecore.gallery.calibrate import DEFAULT_TARGET_FAR, calibrate_gallery
 from facecore.gallery.edit import create_gallery
@@ -268,7 +268,7 @@ class Gallery:
             photos = [photos]
         sources = [_photo_source(i, p) for i, p in enumerate(photos)]
         if not sources:
-            raise FacecoreError(f"Give at least one photo of {person!r} to enroll.")
+            raise EnrollmentError(f"Give at least one photo of {person!r} to enroll.")
         return enroll_photos(self.name, person, sources, detector=_detector(detector), largest=largest)
 
     def identify(

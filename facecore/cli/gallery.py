@@ -35,12 +35,12 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from facecore.errors import FacecoreError
+    from facecore.errors import ConfigError
     from facecore.gallery import enroll
 
     kinds = [bool(args.dataset), bool(args.source), bool(args.photos)]
     if sum(kinds) != 1:
-        raise FacecoreError(
+        raise ConfigError(
             "Enroll from one of: --dataset NAME, --source FOLDER_OR_ZIP, or --person NAME PHOTO..."
         )
     common = {"embedder": args.embedder}
@@ -54,7 +54,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         )
     else:
         if not args.person:
-            raise FacecoreError("Name the person the photos show: --person NAME.")
+            raise ConfigError("Name the person the photos show: --person NAME.")
         photos = [(str(p), p) for p in args.photos]
         report = enroll.enroll_photos(
             args.name, args.person, photos, detector=args.detector, largest=args.largest, **common
@@ -133,11 +133,11 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from facecore.errors import FacecoreError
+    from facecore.errors import ConfigError
     from facecore.gallery.edit import delete_gallery
 
     if not args.yes:
-        raise FacecoreError(
+        raise ConfigError(
             f"Deleting gallery {args.name!r} removes its enrolled faces; add --yes to confirm."
         )
     delete_gallery(args.name)
