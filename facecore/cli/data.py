@@ -1,5 +1,5 @@
-"""``python -m facecore dataset ...`` (import, sample, list, info, delete, augment, edits,
-enroll), ``detect`` and ``detectors``."""
+"""``python -m facecore dataset ...``: import, sample, list, info, delete, augment, edits,
+enroll."""
 
 from __future__ import annotations
 
@@ -219,33 +219,6 @@ def cmd_dataset_add_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from facecore.data.images import load_rgb
-    from facecore.detect.detectors import create_detector
-
-    det = create_detector(args.detector)
-    faces = det.detect(load_rgb(args.image))
-    if args.json:
-        print_json({"detector": det.name, "faces": [f.to_dict() for f in faces]})
-    else:
-        model = getattr(det, "model_path", None)
-        print(f"{len(faces)} face(s) found by {det.name}" + (f" ({model})" if model else ""))
-        for f in faces:
-            print(
-                f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} "
-                f"score={f.score:.3f} angle={f.angle:g}"
-            )
-    return 0
-
-
-def cmd_detectors_download(args: argparse.Namespace) -> int:
-    from facecore.detect.yunet import YUNET_URL, download_yunet
-
-    path = download_yunet(url=args.url or YUNET_URL, progress=lambda d, t: progress("YuNet")(d, t, ""))
-    print(f"YuNet saved to {path}")
-    return 0
-
-
 def _add_import_options(p: argparse.ArgumentParser) -> None:
     from facecore.data.splits import DEFAULT_RATIOS
 
@@ -281,7 +254,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_augment(dsub)
     _add_people(dsub)
     _add_edits(dsub)
-    _add_detect(sub)
 
 
 def _add_import(dsub: argparse._SubParsersAction) -> None:
@@ -387,18 +359,3 @@ def _add_edits(dsub: argparse._SubParsersAction) -> None:
     what.add_argument("--keep", action="store_true", help="keep the whole image, padded square and resized")
     what.add_argument("--centre-crop", action="store_true", help="keep its centre crop")
     what.add_argument("--delete", action="store_true", help="delete it")
-
-
-def _add_detect(sub: argparse._SubParsersAction) -> None:
-    """The top-level ``detect`` and ``detectors download``."""
-    p = command(sub, "detect", cmd_detect, "detect faces in one image", json=True)
-    p.add_argument("image")
-    p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet", "none"])
-
-    dets = sub.add_parser("detectors", help="detector model files")
-    dsub = dets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = command(
-        dsub, "download", cmd_detectors_download,
-        "download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors",
-    )
-    p.add_argument("--url", help="download from this URL instead")

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from facecore.cli import bench, data, demo, evaluate, export, gallery, live, models, train
+from facecore.cli import bench, data, demo, detect, evaluate, export, gallery, live, models, train
 from facecore.errors import FacecoreError
 
 
@@ -23,7 +23,7 @@ def build_parser(prog: str = "python -m facecore") -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (data, models, train, evaluate, live, gallery, export, bench, demo):
+    for module in (data, detect, models, train, evaluate, live, gallery, export, bench, demo):
         module.add_parser(sub)
     return parser
 
