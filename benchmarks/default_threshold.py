@@ -102,7 +102,7 @@ def ms_per_face(embedder, crops: list[np.ndarray]) -> float:
 
 
 def measure(name: str, known: dict[str, list[Path]], half_a: list[Path], half_b: list[Path]) -> dict:
-    from facecore.gallery.embedders import create_embedder
+    from facecore.gallery.embedder_registry import create_embedder
     from facecore.gallery.match import Matcher
 
     emb = create_embedder(name)

@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facecore.detect.detectors import Detector, HaarDetector, YuNetDetector, match_boxes  # noqa: E402
+from facecore.detect.detection import Detector, match_boxes  # noqa: E402
+from facecore.detect.haar import HaarDetector  # noqa: E402
+from facecore.detect.yunet import YuNetDetector  # noqa: E402
 
 DEFAULT_ASSETS = ROOT.parent / "shared" / "assets"
 YUNET_MODEL = Path("models") / "face_detection_yunet_2026may.onnx"

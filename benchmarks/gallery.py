@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["FACECORE_HOME"] = str(args.home.resolve())
     from facecore.data.dataset import UNKNOWN, load_dataset
-    from facecore.gallery.embedders import create_embedder
+    from facecore.gallery.embedder_registry import create_embedder
     from facecore.gallery.match import Matcher
 
     embedder = create_embedder("dlib_resnet")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     import dlib
     import torch
 
-    from facecore.gallery.embedders import DLIB_DESCRIPTOR_FILE
+    from facecore.gallery.dlib_embedder import DLIB_DESCRIPTOR_FILE
 
     crops = [np.full((256, 256, 3), 128, np.uint8)]
     chips = embedder.chips(crops)

@@ -36,10 +36,12 @@ from PIL import Image
 
 from facecore.constants import UNKNOWN
 from facecore.data.images import load_rgb, to_rgb_array
-from facecore.detect.detectors import Detection, Detector, create_detector
-from facecore.errors import FacecoreError, GalleryExistsError, ImageError
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.detectors import create_detector
+from facecore.errors import EnrollmentError, GalleryExistsError, ImageError
 from facecore.gallery import store
 from facecore.gallery.calibrate import DEFAULT_TARGET_FAR, calibrate_gallery
+from facecore.gallery.edit import create_gallery
 from facecore.gallery.embedders import DEFAULT_EMBEDDER
 from facecore.gallery.enroll import enroll_photos
 from facecore.gallery.match import load_gallery_model
@@ -106,7 +108,7 @@ def _detector(detector: str | Detector) -> Detector:
 
 
 def detect_faces(image: ImageLike, *, detector: str | Detector = "auto") -> list[Detection]:
-    """The faces in ``image``, best first: :class:`~facecore.detect.detectors.Detection` objects
+    """The faces in ``image``, best first: :class:`~facecore.detect.detection.Detection` objects
     (``box`` as ``(x, y, w, h)``, ``score``, five ``landmarks`` with YuNet, ``angle``).
 
     ``detector``: ``auto`` (YuNet, shipped with facecore), ``yunet``, ``haar`` or ``none``.
@@ -216,7 +218,7 @@ class Gallery:
         """A new, empty gallery for ``embedder`` (``sface`` or ``dlib_resnet``). With ``exist_ok``
         an existing gallery of that name is opened instead (with the same embedder, or refused)."""
         try:
-            return cls(store.create_gallery(name, embedder=embedder).name)
+            return cls(create_gallery(name, embedder=embedder).name)
         except GalleryExistsError:
             if not exist_ok:
                 raise
@@ -266,7 +268,7 @@ class Gallery:
             photos = [photos]
         sources = [_photo_source(i, p) for i, p in enumerate(photos)]
         if not sources:
-            raise FacecoreError(f"Give at least one photo of {person!r} to enroll.")
+            raise EnrollmentError(f"Give at least one photo of {person!r} to enroll.")
         return enroll_photos(self.name, person, sources, detector=_detector(detector), largest=largest)
 
     def identify(

@@ -101,7 +101,8 @@ class EnrollmentError(GalleryError):
 
 
 class ConfigError(FacecoreError):
-    """A setting out of range or unknown (training, augmentation, prediction options)."""
+    """A setting out of range, unknown or missing (training, augmentation, prediction and capture
+    options, command-line arguments)."""
 
 
 class ModelError(FacecoreError):

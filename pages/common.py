@@ -51,7 +51,7 @@ def _apply_mode_secret() -> None:
 
 def _unpack_env_bundle() -> None:
     """``FACECORE_BUNDLE`` (environment, or a root-level secret): the demo bundle is unpacked into
-    the workspace once, before any page reads it (:func:`facecore.bundle.ensure_env_bundle`;
+    the workspace once, before any page reads it (:func:`facecore.bundle.unpack.ensure_env_bundle`;
     later runs return at once). It also makes the server read-only unless FACECORE_MODE=full."""
     if "FACECORE_BUNDLE" not in os.environ:
         try:

@@ -13,9 +13,9 @@ Imports of facecore modules inside functions, outside ``cli/``, are kept to :dat
 (each there for import cost, none to dodge a cycle); the test prints them. ``cli/`` imports each
 command's modules inside the command so ``python -m facecore --help`` stays quick. What remains:
 
-* ``gallery.embedders`` -> ``gallery.dlib_net`` and -> ``recognize.models``: listing galleries and
-  embedders (``gallery.store`` imports the embedders) stays free of torch; torch comes with the
-  dlib network or with a trained run used as the embedder;
+* ``gallery.dlib_embedder`` -> ``gallery.dlib_net`` and ``gallery.run_embedder`` ->
+  ``recognize.models``: listing galleries and embedders (``gallery.store`` imports the embedders)
+  stays free of torch; torch comes with the dlib network or with a trained run used as the embedder;
 * ``gallery.enroll`` -> ``data.loaders``: enrolling photos with SFace (OpenCV) needs no torch; the
   loaders' batch decoding (torch) only enrolls a dataset's crops;
 * ``live.recognizer`` -> ``recognize.models`` (``load_recognizer``) and ``live.galleries`` ->
@@ -51,9 +51,9 @@ LAYERS: list[tuple[str, ...]] = [
 
 #: ``(module, imported module)`` pairs imported inside a function, outside ``cli/`` (see above).
 IN_FUNCTION = {
-    ("facecore.gallery.embedders", "facecore.gallery.dlib_net"),
+    ("facecore.gallery.dlib_embedder", "facecore.gallery.dlib_net"),
     ("facecore.gallery.enroll", "facecore.data.loaders"),
-    ("facecore.gallery.embedders", "facecore.recognize.models"),
+    ("facecore.gallery.run_embedder", "facecore.recognize.models"),
     ("facecore.live.galleries", "facecore.gallery.match"),
     ("facecore.live.recognizer", "facecore.recognize.models"),
 }

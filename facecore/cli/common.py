@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 from facecore.recognize.refs import RecognizerRef
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def recognizers(args: argparse.Namespace) -> list[str]:
     that is not calibrated is said on stderr (:func:`say_uncalibrated`)."""
     specs = list(args.model) + [str(RecognizerRef.gallery(g)) for g in args.gallery]
     if not specs:
-        raise FacecoreError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
+        raise ConfigError("Name at least one trained run (--model RUN) or gallery (--gallery NAME).")
     say_uncalibrated(args.gallery)
     return specs
 

@@ -1,5 +1,5 @@
-"""``python -m facecore dataset ...`` (import, sample, list, info, delete, augment, edits,
-enroll), ``detect`` and ``detectors``."""
+"""``python -m facecore dataset ...``: import, sample, list, info, delete, augment, edits,
+enroll."""
 
 from __future__ import annotations
 
@@ -219,33 +219,6 @@ def cmd_dataset_add_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from facecore.data.images import load_rgb
-    from facecore.detect.detectors import create_detector
-
-    det = create_detector(args.detector)
-    faces = det.detect(load_rgb(args.image))
-    if args.json:
-        print_json({"detector": det.name, "faces": [f.to_dict() for f in faces]})
-    else:
-        model = getattr(det, "model_path", None)
-        print(f"{len(faces)} face(s) found by {det.name}" + (f" ({model})" if model else ""))
-        for f in faces:
-            print(
-                f"  box x={f.box[0]} y={f.box[1]} w={f.box[2]} h={f.box[3]} "
-                f"score={f.score:.3f} angle={f.angle:g}"
-            )
-    return 0
-
-
-def cmd_detectors_download(args: argparse.Namespace) -> int:
-    from facecore.detect.detectors import YUNET_URL, download_yunet
-
-    path = download_yunet(url=args.url or YUNET_URL, progress=lambda d, t: progress("YuNet")(d, t, ""))
-    print(f"YuNet saved to {path}")
-    return 0
-
-
 def _add_import_options(p: argparse.ArgumentParser) -> None:
     from facecore.data.splits import DEFAULT_RATIOS
 
@@ -276,6 +249,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
     ds = sub.add_parser("dataset", help="import, sample, inspect and augment face datasets")
     dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_import(dsub)
+    _add_inspect(dsub)
+    _add_augment(dsub)
+    _add_people(dsub)
+    _add_edits(dsub)
+
+
+def _add_import(dsub: argparse._SubParsersAction) -> None:
+    """``dataset import`` and ``dataset sample``."""
     p = command(dsub, "import", cmd_dataset_import, "import a folder or zip (one subfolder per person)")
     p.add_argument("src", help="folder or .zip with one subfolder per class (Unknown: other people)")
     p.add_argument("--name", required=True, help="dataset name")
@@ -294,13 +276,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-per-person", type=int, default=0, help="cap images per person (0: no cap)")
     _add_import_options(p)
 
-    p = command(dsub, "list", cmd_dataset_list, "list datasets", json=True)
+
+def _add_inspect(dsub: argparse._SubParsersAction) -> None:
+    """``dataset list``, ``info`` and ``delete``."""
+    command(dsub, "list", cmd_dataset_list, "list datasets", json=True)
     p = command(dsub, "info", cmd_dataset_info, "per-class and per-split counts of a dataset", json=True)
     p.add_argument("name")
     p = command(dsub, "delete", cmd_dataset_delete, "delete a dataset")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="really delete")
 
+
+def _add_augment(dsub: argparse._SubParsersAction) -> None:
     p = command(
         dsub, "augment", cmd_dataset_augment,
         "write K augmented copies of each training image to a new dataset", json=True,
@@ -316,6 +303,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for flag in ("rotation", "crop", "noise", "flip", "color", "translate"):
         p.add_argument(f"--no-{flag}", action="store_true", help=f"switch off {flag}")
 
+
+def _add_people(dsub: argparse._SubParsersAction) -> None:
+    """``dataset add-images`` and ``dataset enroll``: one person's photos."""
     p = command(
         dsub, "add-images", cmd_dataset_add_images, "import photos of one person (faces detected and cropped)"
     )
@@ -339,6 +329,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--duplicate-mad", type=float, default=6.0, help="near-duplicate threshold, grey levels (default 6)"
     )
 
+
+def _add_edits(dsub: argparse._SubParsersAction) -> None:
+    """``dataset rename``, ``remove-class``, ``remove-image`` and ``noface``."""
     p = command(dsub, "rename", cmd_dataset_rename, "rename a person (splits unchanged)", json=True)
     p.add_argument("name", help="dataset name")
     p.add_argument("old", help="the person's current name")
@@ -366,15 +359,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--keep", action="store_true", help="keep the whole image, padded square and resized")
     what.add_argument("--centre-crop", action="store_true", help="keep its centre crop")
     what.add_argument("--delete", action="store_true", help="delete it")
-
-    p = command(sub, "detect", cmd_detect, "detect faces in one image", json=True)
-    p.add_argument("image")
-    p.add_argument("--detector", default="auto", choices=["auto", "haar", "yunet", "none"])
-
-    dets = sub.add_parser("detectors", help="detector model files")
-    dsub = dets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = command(
-        dsub, "download", cmd_detectors_download,
-        "download the YuNet model from OpenCV Zoo into FACECORE_HOME/detectors",
-    )
-    p.add_argument("--url", help="download from this URL instead")

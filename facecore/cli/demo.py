@@ -9,7 +9,7 @@ from facecore.cli.common import command, print_json
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from facecore.bundle import make_bundle
+    from facecore.bundle.pack import make_bundle
 
     report = make_bundle(
         args.out, datasets=args.dataset, runs=args.run, galleries=args.gallery, all_faces=args.all_faces
@@ -23,7 +23,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 def cmd_unpack(args: argparse.Namespace) -> int:
     from facecore import workspace
-    from facecore.bundle import unpack_bundle
+    from facecore.bundle.unpack import unpack_bundle
 
     report = unpack_bundle(args.bundle, force=args.force)
     if args.json:

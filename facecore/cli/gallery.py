@@ -13,7 +13,7 @@ from facecore.cli.common import command, print_json, say_uncalibrated
 
 
 def cmd_embedders(args: argparse.Namespace) -> int:
-    from facecore.gallery.embedders import list_embedders
+    from facecore.gallery.embedder_registry import list_embedders
 
     infos = list_embedders()
     if args.json:
@@ -26,7 +26,7 @@ def cmd_embedders(args: argparse.Namespace) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import create_gallery
+    from facecore.gallery.edit import create_gallery
 
     g = create_gallery(args.name, embedder=args.embedder, match=args.match)
     print(f"Created gallery {g.name!r} ({g.embedder_name}, match {g.match}, threshold {g.threshold:.3f}).")
@@ -35,12 +35,12 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from facecore.errors import FacecoreError
+    from facecore.errors import ConfigError
     from facecore.gallery import enroll
 
     kinds = [bool(args.dataset), bool(args.source), bool(args.photos)]
     if sum(kinds) != 1:
-        raise FacecoreError(
+        raise ConfigError(
             "Enroll from one of: --dataset NAME, --source FOLDER_OR_ZIP, or --person NAME PHOTO..."
         )
     common = {"embedder": args.embedder}
@@ -54,7 +54,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         )
     else:
         if not args.person:
-            raise FacecoreError("Name the person the photos show: --person NAME.")
+            raise ConfigError("Name the person the photos show: --person NAME.")
         photos = [(str(p), p) for p in args.photos]
         report = enroll.enroll_photos(
             args.name, args.person, photos, detector=args.detector, largest=args.largest, **common
@@ -117,7 +117,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import remove_person
+    from facecore.gallery.edit import remove_person
 
     g = remove_person(args.name, args.person)
     print(f"Removed {args.person!r} from {g.name!r}; {len(g.people)} people left.")
@@ -125,7 +125,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import rename_person
+    from facecore.gallery.edit import rename_person
 
     rename_person(args.name, args.old, args.new)
     print(f"Renamed {args.old!r} to {args.new!r} in {args.name!r}.")
@@ -133,11 +133,11 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from facecore.errors import FacecoreError
-    from facecore.gallery.store import delete_gallery
+    from facecore.errors import ConfigError
+    from facecore.gallery.edit import delete_gallery
 
     if not args.yes:
-        raise FacecoreError(
+        raise ConfigError(
             f"Deleting gallery {args.name!r} removes its enrolled faces; add --yes to confirm."
         )
     delete_gallery(args.name)
@@ -146,7 +146,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from facecore.gallery.store import rebuild_gallery
+    from facecore.gallery.edit import rebuild_gallery
 
     g = rebuild_gallery(args.name, embedder=args.embedder)
     print(
@@ -215,19 +215,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``gallery`` and its subcommands to the main CLI's subparsers."""
-    from facecore.gallery.calibrate import DEFAULT_TARGET_FAR
-    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
-    from facecore.gallery.store import DEFAULT_MATCH, MATCH_RULES
-
     gal = sub.add_parser(
         "gallery", help="galleries of enrolled people, recognised by face embeddings (no training)"
     )
     gsub = gal.add_subparsers(dest="gallery_command", required=True)
 
-    p = command(
+    command(
         gsub, "embedders", cmd_embedders,
         "list the face embedders (pretrained, and every trained run)", json=True,
     )
+    _add_create(gsub)
+    _add_enroll(gsub)
+    _add_people(gsub)
+    _add_calibrate(gsub)
+    _add_evaluate(gsub)
+
+
+def _add_create(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
+    from facecore.gallery.store import DEFAULT_MATCH, MATCH_RULES
 
     p = command(gsub, "create", cmd_create, "create an empty gallery")
     p.add_argument("name")
@@ -242,6 +248,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=MATCH_RULES,
         help="a person's score: their best face (max, default) or the mean of their 3 best",
     )
+
+
+def _add_enroll(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.embedders import DEFAULT_EMBEDDER, DLIB_NAME, SFACE_NAME
 
     p = command(
         gsub, "enroll", cmd_enroll,
@@ -264,7 +274,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "an existing gallery keeps its own",
     )
 
-    p = command(gsub, "list", cmd_list, "list galleries", json=True)
+
+def _add_people(gsub: argparse._SubParsersAction) -> None:
+    """``list``, ``show``, ``remove``, ``rename``, ``delete`` and ``rebuild``."""
+    command(gsub, "list", cmd_list, "list galleries", json=True)
 
     p = command(gsub, "show", cmd_show, "a gallery's people, faces and threshold", json=True)
     p.add_argument("name")
@@ -289,6 +302,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name")
     p.add_argument("--embedder")
+
+
+def _add_calibrate(gsub: argparse._SubParsersAction) -> None:
+    from facecore.gallery.calibrate import DEFAULT_TARGET_FAR
 
     p = command(
         gsub, "calibrate", cmd_calibrate,
@@ -328,6 +345,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"false-accept rate to hold (default {DEFAULT_TARGET_FAR})",
     )
 
+
+def _add_evaluate(gsub: argparse._SubParsersAction) -> None:
     p = command(
         gsub, "evaluate", cmd_evaluate,
         "accuracy, F1, FAR and confusion on a dataset split, as for a run", json=True,

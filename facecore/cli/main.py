@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from facecore.cli import bench, data, demo, evaluate, export, gallery, live, models, train
+from facecore.cli import bench, data, demo, detect, evaluate, export, gallery, live, models, train
 from facecore.errors import FacecoreError
 
 
@@ -23,7 +23,7 @@ def build_parser(prog: str = "python -m facecore") -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (data, models, train, evaluate, live, gallery, export, bench, demo):
+    for module in (data, detect, models, train, evaluate, live, gallery, export, bench, demo):
         module.add_parser(sub)
     return parser
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m facecore")
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command != "demo" and os.environ.get("FACECORE_BUNDLE"):  # unpacked once, at the start
-            from facecore.bundle import ensure_env_bundle
+            from facecore.bundle.unpack import ensure_env_bundle
 
             ensure_env_bundle()
         return args.func(args)

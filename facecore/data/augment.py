@@ -16,8 +16,10 @@ import numpy as np
 from PIL import Image
 
 from facecore import workspace
-from facecore.data.dataset import FaceDataset, ManifestRow, ProgressFn, load_dataset, write_manifest
+from facecore.data.dataset import FaceDataset, load_dataset
 from facecore.data.images import encode_jpeg, load_rgb
+from facecore.data.importer import ProgressFn
+from facecore.data.manifest import ManifestRow, write_manifest
 from facecore.data.transforms import AugmentConfig, augment_image, is_deterministic
 from facecore.errors import DatasetError, DatasetExistsError
 from facecore.mode import require_writable

@@ -32,7 +32,7 @@ import numpy as np
 from facecore.constants import CROP_MARGIN
 from facecore.detect.detectors import Detection, Detector, crop_face
 from facecore.draw import draw_box
-from facecore.errors import FacecoreError
+from facecore.errors import ConfigError
 
 #: Verdict codes, in the order the checks run.
 CODES = ("ok", "no_face", "too_small", "unclear", "blurry", "duplicate", "full")
@@ -52,13 +52,13 @@ class QualityConfig:
 
     def __post_init__(self) -> None:
         if self.min_face < 1:
-            raise FacecoreError(f"min_face must be at least 1 pixel, got {self.min_face}.")
+            raise ConfigError(f"min_face must be at least 1 pixel, got {self.min_face}.")
         if self.min_sharpness < 0 or self.duplicate_mad < 0:
-            raise FacecoreError("min_sharpness and duplicate_mad must not be negative.")
+            raise ConfigError("min_sharpness and duplicate_mad must not be negative.")
         if not 0 <= self.min_score <= 1:
-            raise FacecoreError(f"min_score must be between 0 and 1, got {self.min_score}.")
+            raise ConfigError(f"min_score must be between 0 and 1, got {self.min_score}.")
         if self.compare_last < 1:
-            raise FacecoreError(f"compare_last must be at least 1, got {self.compare_last}.")
+            raise ConfigError(f"compare_last must be at least 1, got {self.compare_last}.")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class EnrollSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if target < 1:
-            raise FacecoreError(f"The number of faces to capture must be at least 1, got {target}.")
+            raise ConfigError(f"The number of faces to capture must be at least 1, got {target}.")
         self.detector = detector
         self.target = int(target)
         self.config = config or QualityConfig()

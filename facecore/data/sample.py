@@ -153,7 +153,7 @@ def build_sample(
 ):
     """Build dataset ``name`` from ``source`` (or ``$FACECORE_LFW_SOURCE``, or LFW downloaded).
 
-    Returns the :class:`~facecore.data.dataset.ImportReport`. ``import_options`` go to
+    Returns the :class:`~facecore.data.importer.ImportReport`. ``import_options`` go to
     :func:`facecore.data.dataset.import_dataset` (mode, detector, no_face, ...).
     """
     require_writable("Building the LFW sample")

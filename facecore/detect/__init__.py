@@ -3,11 +3,11 @@
 from facecore._lazy import lazy_exports
 
 _EXPORTS = {
-    "Detection": ".detectors",
-    "Detector": ".detectors",
+    "Detection": ".detection",
+    "Detector": ".detection",
     "create_detector": ".detectors",
-    "crop_face": ".detectors",
-    "find_yunet_model": ".detectors",
+    "crop_face": ".crop",
+    "find_yunet_model": ".yunet",
     "list_detectors": ".detectors",
 }
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -1,7 +1,10 @@
 """Galleries: recognise enrolled people by face embeddings, with no training.
 
-* :mod:`~facecore.gallery.embedders`: the embedders (dlib's pretrained ResNet, or a trained run);
-* :mod:`~facecore.gallery.store`: galleries on disk (enroll, remove, rename, rebuild; atomic);
+* :mod:`~facecore.gallery.embedders`: the embedders' interface (dlib's pretrained ResNet, SFace, or a
+  trained run: ``dlib_embedder``, ``sface_embedder``, ``run_embedder``), built by name by
+  :mod:`~facecore.gallery.embedder_registry`;
+* :mod:`~facecore.gallery.store`: galleries on disk, read and checked;
+* :mod:`~facecore.gallery.edit`: changing them (create, enroll, remove, rename, rebuild; atomic);
 * :mod:`~facecore.gallery.enroll`: faces from a dataset, a folder or zip, photos, the webcam;
 * :mod:`~facecore.gallery.match`: cosine matching, and a gallery usable wherever a run is;
 * :mod:`~facecore.gallery.calibrate`: the threshold at a false-accept target on strangers;
@@ -24,7 +27,7 @@ _EXPORTS = {
     "calibrate_gallery": ".calibrate",
     "min_strangers": ".calibrate",
     "DEFAULT_EMBEDDER": ".embedders",
-    "list_embedders": ".embedders",
+    "list_embedders": ".embedder_registry",
     "enroll_dataset": ".enroll",
     "enroll_photos": ".enroll",
     "enroll_source": ".enroll",
@@ -34,12 +37,12 @@ _EXPORTS = {
     "export_gallery": ".export",
     "GalleryModel": ".match",
     "load_gallery_model": ".match",
-    "create_gallery": ".store",
-    "delete_gallery": ".store",
+    "create_gallery": ".edit",
+    "delete_gallery": ".edit",
     "list_galleries": ".store",
     "load_gallery": ".store",
-    "remove_person": ".store",
-    "rename_person": ".store",
+    "remove_person": ".edit",
+    "rename_person": ".edit",
 }
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 __all__ = sorted(_EXPORTS)

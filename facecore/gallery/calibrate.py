@@ -31,9 +31,10 @@ from facecore.data.loaders import decode_crops
 from facecore.data.sources import open_source
 from facecore.detect.detectors import create_detector
 from facecore.errors import CalibrationError, FacecoreError, GalleryError
+from facecore.gallery.edit import save_calibration
 from facecore.gallery.enroll import face_of_photo, recrop
 from facecore.gallery.match import GalleryModel, load_gallery_model
-from facecore.gallery.store import Gallery, save_calibration
+from facecore.gallery.store import Gallery
 from facecore.mode import require_writable
 from facecore.recognize.openset import suggest_threshold, sweep
 
@@ -123,20 +124,7 @@ def calibrate_gallery(
             "Name the faces to calibrate on: a dataset (with --dataset) or a folder of strangers."
         )
     model = load_gallery_model(name)
-    labels: list[str] = []
-    scores = np.zeros((0, len(model.classes)), np.float32)
-    sources, problems = [], []
-    if dataset is not None:
-        _, crops, labels = dataset_faces(model, dataset, split)
-        scores = score_crops(model, crops)
-        sources.append(f"dataset {dataset} ({split})")
-    if strangers is not None:
-        with _as_path(strangers) as path:
-            crops, problems = folder_faces(model, path)
-        scores = np.concatenate([scores, score_crops(model, crops)])
-        labels += ["Unknown"] * len(crops)
-        where = "an upload" if isinstance(strangers, bytes) else Path(strangers).name
-        sources.append(f"strangers from {where}")
+    scores, labels, sources, problems = _scored_faces(model, dataset, split, strangers)
     n_strangers = sum(label not in model.classes for label in labels)
     rows = sweep_table(model, scores, labels)
     known = [i for i, label in enumerate(labels) if label in model.classes]
@@ -179,6 +167,27 @@ def calibrate_gallery(
     if reasons:
         info["reason"] = "; ".join(reasons)
     return _store(model.gallery, threshold, info, rows, scores, labels)
+
+
+def _scored_faces(
+    model: GalleryModel, dataset: str | None, split: str, strangers: str | Path | bytes | None
+) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """The faces to calibrate on, scored: ``(scores, labels, sources named, photos refused)``."""
+    labels: list[str] = []
+    scores = np.zeros((0, len(model.classes)), np.float32)
+    sources, problems = [], []
+    if dataset is not None:
+        _, crops, labels = dataset_faces(model, dataset, split)
+        scores = score_crops(model, crops)
+        sources.append(f"dataset {dataset} ({split})")
+    if strangers is not None:
+        with _as_path(strangers) as path:
+            crops, problems = folder_faces(model, path)
+        scores = np.concatenate([scores, score_crops(model, crops)])
+        labels += ["Unknown"] * len(crops)
+        where = "an upload" if isinstance(strangers, bytes) else Path(strangers).name
+        sources.append(f"strangers from {where}")
+    return scores, labels, sources, problems
 
 
 def _too_few(name: str, info: dict[str, Any], need: int, refused: int, allow_few: bool) -> str:

@@ -1,6 +1,6 @@
 """Where enrolled faces come from: a dataset, a folder or zip of photos, uploaded photos, a webcam.
 
-Each source yields ``(person, face crop)`` pairs for :func:`facecore.gallery.store.enroll_crops`
+Each source yields ``(person, face crop)`` pairs for :func:`facecore.gallery.edit.enroll_crops`
 and reports every photo it refused (not an image, no face, several faces of similar size). A photo
 with several faces is enrolled by its largest face when that face is clearly the largest (at least
 :data:`CLEAR_LARGEST` times the area of the next: the person photographed, with others behind),
@@ -20,10 +20,14 @@ from facecore.constants import CROP_MARGIN, CROP_SIZE, UNKNOWN
 from facecore.data.dataset import load_dataset
 from facecore.data.images import load_rgb
 from facecore.data.sources import open_source
-from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.detectors import create_detector
 from facecore.errors import EnrollmentError, FacecoreError, GalleryError
-from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder
-from facecore.gallery.store import EnrollReport, enroll_crops, gallery_path, load_gallery
+from facecore.gallery.edit import enroll_crops
+from facecore.gallery.embedder_registry import create_embedder
+from facecore.gallery.embedders import DEFAULT_EMBEDDER
+from facecore.gallery.store import EnrollReport, gallery_path, load_gallery
 
 
 def recrop(crop: np.ndarray, from_margin: float, to_margin: float, size: int = CROP_SIZE) -> np.ndarray:

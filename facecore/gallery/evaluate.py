@@ -76,16 +76,8 @@ def evaluate_gallery(
     raw = [model.classes[i] for i in best]
     pred = [r if c >= t else UNKNOWN for r, c in zip(raw, conf, strict=True)]
     classes = list(dict.fromkeys([*ds.classes, *model.classes, UNKNOWN]))
-    present = sorted(set(truth), key=classes.index)
-    p, r, f1, support = precision_recall_fscore_support(truth, pred, labels=classes, zero_division=0)
-    known = np.array([x != UNKNOWN for x in truth])
-    rows = sweep_table(model, scores, truth)
-    at = operating_point(rows, t)
+    open_set = _open_set(model, scores, truth, conf)
     g = model.gallery
-    info = g.threshold_info
-    auroc = None
-    if known.any() and not known.all():
-        auroc = round(float(roc_auc_score(known, conf)), 6)
     result: dict[str, Any] = {
         "run": model.run,
         "gallery": g.name,
@@ -102,6 +94,39 @@ def evaluate_gallery(
         "people": model.classes,
         "enrolled_faces": len(g.files),
         "unknown_class": UNKNOWN,
+        **_classification(truth, pred, raw, classes),
+        "misclassified": _misclassified(files, truth, pred, conf),
+        "latency_ms": measure_latency(model, crops[:32]) if latency else None,
+        "device": "cpu",
+        "threads": None,
+        "params_total": None,
+        "params_trainable": 0,
+        "checkpoint_bytes": (g.path / EMBEDDINGS_FILE).stat().st_size,
+        "train_seconds": None,
+        "open_set": open_set,
+        "warnings": [],
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if g.threshold_info.get("source", "").startswith(f"dataset {ds.name} ({split})"):
+        result["warnings"].append(f"the threshold was calibrated on this {split} split: FAR is optimistic.")
+    if save:
+        out = eval_folder(model, ds.name, split)
+        with workspace.folder_lock(g.path.parent, g.name, what="gallery name"):
+            out.mkdir(parents=True, exist_ok=True)
+            result["predictions_csv"] = str((out / "predictions.csv").resolve())
+            result["metrics_json"] = str((out / "metrics.json").resolve())
+            _write_predictions(out / "predictions.csv", files, truth, pred, raw, conf, scores, model.classes)
+            workspace.atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+    return Evaluation.from_dict(result)
+
+
+def _classification(truth: list[str], pred: list[str], raw: list[str], classes: list[str]) -> dict[str, Any]:
+    """Accuracy, F1, rank-1 on enrolled people's faces (``raw``: best match, no threshold),
+    per-class figures and the confusion matrix, as a run's evaluation has them."""
+    present = sorted(set(truth), key=classes.index)
+    p, r, f1, support = precision_recall_fscore_support(truth, pred, labels=classes, zero_division=0)
+    known = np.array([x != UNKNOWN for x in truth])
+    return {
         "accuracy": float(accuracy_score(truth, pred)),
         "macro_f1": float(f1_score(truth, pred, labels=present, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(truth, pred, labels=present, average="weighted", zero_division=0)),
@@ -118,45 +143,43 @@ def evaluate_gallery(
             for i, c in enumerate(classes)
         },
         "confusion_matrix": confusion_matrix(truth, pred, labels=classes).tolist(),
-        "misclassified": sorted(
-            (
-                {"file": files[i], "true": truth[i], "pred": pred[i], "confidence": float(conf[i])}
-                for i in range(len(files))
-                if pred[i] != truth[i]
-            ),
-            key=lambda row: -row["confidence"],
-        ),
-        "latency_ms": measure_latency(model, crops[:32]) if latency else None,
-        "device": "cpu",
-        "threads": None,
-        "params_total": None,
-        "params_trainable": 0,
-        "checkpoint_bytes": (g.path / EMBEDDINGS_FILE).stat().st_size,
-        "train_seconds": None,
-        "open_set": {
-            "score": f"cosine_{g.match}",
-            "sweep": rows,
-            "target_far": info.get("target_far"),
-            "suggested": suggest_threshold(rows, float(info.get("target_far") or 0.01)),
-            "threshold_in_model": t,
-            "threshold_info": info,
-            "at_model_threshold": at,
-            "scores": {f"cosine_{g.match}": {"auroc": auroc}},
-        },
-        "warnings": [],
-        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if info.get("source", "").startswith(f"dataset {ds.name} ({split})"):
-        result["warnings"].append(f"the threshold was calibrated on this {split} split: FAR is optimistic.")
-    if save:
-        out = eval_folder(model, ds.name, split)
-        with workspace.folder_lock(g.path.parent, g.name, what="gallery name"):
-            out.mkdir(parents=True, exist_ok=True)
-            result["predictions_csv"] = str((out / "predictions.csv").resolve())
-            result["metrics_json"] = str((out / "metrics.json").resolve())
-            _write_predictions(out / "predictions.csv", files, truth, pred, raw, conf, scores, model.classes)
-            workspace.atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-    return Evaluation.from_dict(result)
+
+
+def _misclassified(
+    files: list[str], truth: list[str], pred: list[str], conf: np.ndarray
+) -> list[dict[str, Any]]:
+    """The faces named wrongly, most confident first."""
+    return sorted(
+        (
+            {"file": files[i], "true": truth[i], "pred": pred[i], "confidence": float(conf[i])}
+            for i in range(len(files))
+            if pred[i] != truth[i]
+        ),
+        key=lambda row: -row["confidence"],
+    )
+
+
+def _open_set(model: GalleryModel, scores: np.ndarray, truth: list[str], conf: np.ndarray) -> dict[str, Any]:
+    """The open-set block: the threshold sweep, the gallery's threshold and what it does, AUROC."""
+    g = model.gallery
+    info = g.threshold_info
+    t = model.threshold
+    rows = sweep_table(model, scores, truth)
+    known = np.array([x != UNKNOWN for x in truth])
+    auroc = None
+    if known.any() and not known.all():
+        auroc = round(float(roc_auc_score(known, conf)), 6)
+    return {
+        "score": f"cosine_{g.match}",
+        "sweep": rows,
+        "target_far": info.get("target_far"),
+        "suggested": suggest_threshold(rows, float(info.get("target_far") or 0.01)),
+        "threshold_in_model": t,
+        "threshold_info": info,
+        "at_model_threshold": operating_point(rows, t),
+        "scores": {f"cosine_{g.match}": {"auroc": auroc}},
+    }
 
 
 def _write_predictions(path, files, truth, pred, raw, conf, scores, people) -> None:

@@ -23,7 +23,7 @@ import torch
 import torch.hub
 from torchvision.models._api import WeightsEnum
 
-from facecore.errors import FacecoreError, WeightsUnavailableError
+from facecore.errors import ModelError, WeightsUnavailableError
 from facecore.mode import require_writable
 from facecore.models.registry import get_model_spec, list_models
 
@@ -38,7 +38,7 @@ DOWNLOAD_COMMAND = "python -m facecore weights download"
 def _weights(name: str) -> WeightsEnum:
     weights = get_model_spec(name).weights
     if weights is None:
-        raise FacecoreError(
+        raise ModelError(
             f"Model {name!r} has no pretrained weights to fetch; models with pretrained weights: "
             f"{', '.join(sorted(list_models(pretrained=True)))}."
         )

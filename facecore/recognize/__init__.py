@@ -5,7 +5,8 @@
 * :mod:`~facecore.recognize.protocol`: :class:`Recognizer`, what runs, exports and galleries all
   offer (classes, threshold on its :class:`ThresholdScale`, predictions, describe);
 * :mod:`~facecore.recognize.models`: :func:`load_run`, :class:`LoadedModel`, :func:`load_recognizer`,
-  :func:`model_stamp`, :class:`NearestImages`, :func:`predict_outputs`;
+  :func:`model_stamp`, :func:`predict_outputs`;
+* :mod:`~facecore.recognize.nearest`: :class:`NearestImages`, the training images closest to a face;
 * :mod:`~facecore.recognize.onnx`: exported runs (:class:`OnnxModel`) loaded by ``load_run``;
 * :mod:`~facecore.recognize.results`: :class:`ModelPrediction`, :class:`FacePrediction`,
   :func:`make_predictions`;
@@ -27,9 +28,9 @@ _EXPORTS = {
     "SPLITS": "facecore.constants",
     "UNKNOWN": "facecore.constants",
     "LoadedModel": ".models",
-    "NearestImages": ".models",
+    "NearestImages": ".nearest",
     "clear_cache": ".models",
-    "images_on_disk": ".models",
+    "images_on_disk": ".nearest",
     "load_recognizer": ".models",
     "load_run": ".models",
     "model_stamp": ".models",

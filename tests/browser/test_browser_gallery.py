@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from facecore.gallery.embedders import dlib_problem
+from facecore.gallery.dlib_embedder import dlib_problem
 from facecore.gallery.store import load_gallery
 from tests.helpers import (
     ARTIFACTS,

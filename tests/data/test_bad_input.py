@@ -206,10 +206,10 @@ def test_no_usable_image_writes_nothing(home: Path, tmp_path: Path) -> None:
 def test_failure_midway_leaves_previous_dataset(saved, tmp_path: Path, monkeypatch) -> None:
     """An exception in the middle of an append (disk full, a bug) changes nothing saved."""
     folder, before = saved
-    from facecore.data import dataset as ds_mod
+    from facecore.data import importer
 
     calls = {"n": 0}
-    real = ds_mod._import_one
+    real = importer._import_one
 
     def flaky(*a, **k):
         calls["n"] += 1
@@ -217,7 +217,7 @@ def test_failure_midway_leaves_previous_dataset(saved, tmp_path: Path, monkeypat
             raise OSError(28, "No space left on device")
         return real(*a, **k)
 
-    monkeypatch.setattr(ds_mod, "_import_one", flaky)
+    monkeypatch.setattr(importer, "_import_one", flaky)
     src = tmp_path / "more"
     (src / "Tony_Blair").mkdir(parents=True)
     for f in sorted((LFW / "Tony_Blair").glob("*.jpg"))[10:15]:

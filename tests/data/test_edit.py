@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from facecore import workspace
-from facecore.data.dataset import NOFACE_DIR, import_dataset, load_dataset
+from facecore.data.dataset import import_dataset, load_dataset
 from facecore.data.edit import (
     add_crops,
     check_class_name,
@@ -22,7 +22,9 @@ from facecore.data.edit import (
     resolve_noface,
 )
 from facecore.data.images import load_rgb
-from facecore.detect.detectors import YuNetDetector, crop_face
+from facecore.data.manifest import NOFACE_DIR
+from facecore.detect.crop import crop_face
+from facecore.detect.yunet import YuNetDetector
 from facecore.errors import DatasetError
 from tests.helpers import LFW, YUNET
 from tests.helpers import snapshot as folder_hashes

@@ -11,7 +11,7 @@ import pytest
 
 from facecore.data.enroll import EnrollSession, QualityConfig, annotate, assess_frame, sharpness
 from facecore.data.images import load_rgb
-from facecore.detect.detectors import YuNetDetector
+from facecore.detect.yunet import YuNetDetector
 from facecore.errors import FacecoreError
 from tests.helpers import LFW, YUNET
 

@@ -20,22 +20,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facecore.detect.detectors import (
-    YUNET_URL,
-    Detection,
-    Detector,
-    HaarDetector,
-    NoneDetector,
-    YuNetDetector,
-    centre_crop,
-    create_detector,
-    crop_face,
-    download_yunet,
-    find_yunet_model,
-    iou,
-    list_detectors,
-    match_boxes,
-)
+from facecore.detect.crop import centre_crop, crop_face
+from facecore.detect.detection import Detection, Detector, iou, match_boxes
+from facecore.detect.detectors import NoneDetector, create_detector, list_detectors
+from facecore.detect.haar import HaarDetector
+from facecore.detect.yunet import YUNET_URL, YuNetDetector, download_yunet, find_yunet_model
 from facecore.download import download_file
 from facecore.errors import DetectorError, DownloadError
 

@@ -23,21 +23,20 @@ from facecore.errors import (
     ReadOnlyModeError,
 )
 from facecore.gallery.calibrate import calibrate_gallery
-from facecore.gallery.embedders import create_embedder, dlib_problem
-from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_source, recrop
-from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
-from facecore.gallery.match import GalleryModel, Matcher, load_gallery_model
-from facecore.gallery.store import (
+from facecore.gallery.dlib_embedder import dlib_problem
+from facecore.gallery.edit import (
     create_gallery,
     delete_gallery,
     enroll_crops,
-    gallery_path,
-    list_galleries,
-    load_gallery,
     rebuild_gallery,
     remove_person,
     rename_person,
 )
+from facecore.gallery.embedder_registry import create_embedder
+from facecore.gallery.enroll import enroll_dataset, enroll_photos, enroll_source, recrop
+from facecore.gallery.evaluate import cached_gallery_evaluation, evaluate_gallery
+from facecore.gallery.match import GalleryModel, Matcher, load_gallery_model
+from facecore.gallery.store import gallery_path, list_galleries, load_gallery
 from facecore.live.inference import Predictor
 from tests.helpers import LFW, make_people_tree
 
@@ -235,12 +234,12 @@ def test_remove_rename_delete(five_each: str) -> None:
 
 def test_a_failed_write_leaves_the_saved_gallery_as_it_was(five_each: str, monkeypatch) -> None:
     before = snapshot(gallery_path(five_each))
-    import facecore.gallery.store as store
+    import facecore.gallery.edit as edit
 
     def broken(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_write_meta", broken)
+    monkeypatch.setattr(edit, "_write_meta", broken)
     with pytest.raises(OSError, match="disk full"):
         enroll_photos(five_each, "Colin_Powell", photos("Colin_Powell", 6, 7))
     assert snapshot(gallery_path(five_each)) == before
@@ -308,7 +307,7 @@ def test_compare_puts_a_gallery_beside_the_runs(trained_home: Path, tmp_path: Pa
 
 
 def test_the_pytorch_port_gives_dlibs_own_descriptors(assets: Path) -> None:
-    from facecore.gallery.embedders import dlib_descriptors
+    from facecore.gallery.dlib_embedder import dlib_descriptors
 
     embedder = create_embedder("dlib_resnet")
     assert embedder.backend == "torch", embedder.backend_problem
@@ -321,8 +320,8 @@ def test_the_pytorch_port_gives_dlibs_own_descriptors(assets: Path) -> None:
 
 
 def test_a_file_that_is_not_dlibs_descriptor_is_refused(tmp_path: Path) -> None:
+    from facecore.gallery.dlib_embedder import DLIB_DESCRIPTOR_FILE, dlib_model_dir
     from facecore.gallery.dlib_net import read_weights
-    from facecore.gallery.embedders import DLIB_DESCRIPTOR_FILE, dlib_model_dir
 
     bad = tmp_path / "model.dat"
     bad.write_bytes(b"\x01\x02not a network at all" * 100)

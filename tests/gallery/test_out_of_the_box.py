@@ -18,7 +18,9 @@ from facecore.data.images import encode_jpeg, load_rgb
 from facecore.data.sources import open_source
 from facecore.errors import CalibrationError, EnrollmentError, GalleryMismatchError, ModelFileError
 from facecore.gallery.calibrate import calibrate_gallery, min_strangers
-from facecore.gallery.embedders import DEFAULT_EMBEDDER, create_embedder, dlib_problem
+from facecore.gallery.dlib_embedder import dlib_problem
+from facecore.gallery.embedder_registry import create_embedder
+from facecore.gallery.embedders import DEFAULT_EMBEDDER
 from facecore.gallery.enroll import enroll_photos, enroll_source
 from facecore.gallery.match import load_gallery_model
 from facecore.gallery.store import gallery_path, load_gallery

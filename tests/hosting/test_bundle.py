@@ -188,16 +188,16 @@ def test_the_app_unpacks_the_bundle_and_presents_it(demo_home: Path, tmp_path: P
     """FACECORE_BUNDLE where the pages start: unpacked once, then the app is read-only."""
     from streamlit.testing.v1 import AppTest
 
-    from facecore import bundle
+    from facecore.bundle import pack, unpack
     from facecore.mode import current_mode
     from tests.helpers import APP
 
     out = tmp_path / "demo.zip"
-    bundle.make_bundle(out)
+    pack.make_bundle(out)
     served = tmp_path / "served"
     monkeypatch.setenv("FACECORE_HOME", str(served))
     monkeypatch.setenv("FACECORE_BUNDLE", str(out))
-    monkeypatch.setattr(bundle, "_DONE", set())
+    monkeypatch.setattr(unpack, "_DONE", set())
     assert current_mode() == "demo"  # a bundle is a presentation unless FACECORE_MODE=full
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
@@ -214,23 +214,23 @@ def test_the_app_unpacks_the_bundle_and_presents_it(demo_home: Path, tmp_path: P
 def test_a_newer_bundle_replaces_the_previous_one_unless_changed_since(
     demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facecore import bundle
+    from facecore.bundle import pack, unpack
 
     first, second = tmp_path / "first.zip", tmp_path / "second.zip"
-    bundle.make_bundle(first, runs=["tiny-cnn"])
-    bundle.make_bundle(second, runs=["tiny-cnn"], all_faces=True)  # the same run, every face
+    pack.make_bundle(first, runs=["tiny-cnn"])
+    pack.make_bundle(second, runs=["tiny-cnn"], all_faces=True)  # the same run, every face
     served = tmp_path / "served"
     monkeypatch.setenv("FACECORE_HOME", str(served))
     for zip_path in (first, second):
-        monkeypatch.setattr(bundle, "_DONE", set())  # a new process
+        monkeypatch.setattr(unpack, "_DONE", set())  # a new process
         monkeypatch.setenv("FACECORE_BUNDLE", str(zip_path))
-        report = bundle.ensure_env_bundle()
+        report = unpack.ensure_env_bundle()
         assert report is not None and "datasets/faces" in report.written
     assert len(list((served / "datasets" / "faces").glob("*/*.jpg"))) == 32  # every face now
     # data changed by hand since is not replaced by a newer bundle without --force
     (served / "models" / "tiny-cnn" / "config.json").write_text("{}")
-    monkeypatch.setattr(bundle, "_DONE", set())
+    monkeypatch.setattr(unpack, "_DONE", set())
     monkeypatch.setenv("FACECORE_BUNDLE", str(first))
     with pytest.raises(BundleError, match="different data under models/tiny-cnn"):
-        bundle.ensure_env_bundle()
+        unpack.ensure_env_bundle()
     assert (served / "models" / "tiny-cnn" / "config.json").read_text() == "{}"

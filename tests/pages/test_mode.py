@@ -40,7 +40,7 @@ def test_every_library_call_that_writes_is_refused(trained_home: Path, tmp_path:
     from facecore.data.edit import add_crops, delete_class, delete_image, rename_class, resolve_noface
     from facecore.data.images import load_rgb
     from facecore.data.sample import build_sample
-    from facecore.detect.detectors import download_yunet
+    from facecore.detect.yunet import download_yunet
     from facecore.evaluate.compare import compare_runs
     from facecore.evaluate.evaluation import evaluate_run
     from facecore.live.inference import Predictor
