@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from facecore.constants import CROP_MARGIN
-from facecore.detect.detectors import Detection, Detector, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection, Detector
 from facecore.draw import draw_box
 from facecore.errors import ConfigError
 

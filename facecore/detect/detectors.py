@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.detect.crop import crop_face
 from facecore.detect.detection import Detection, Detector, check_rgb
 from facecore.detect.haar import HaarDetector
 from facecore.detect.yunet import YuNetDetector, find_yunet_model
@@ -70,17 +69,4 @@ def create_detector(
     return YuNetDetector(find_yunet_model(yunet_model))
 
 
-#: ``crop_face`` is re-exported for facecore.live (recognizer, inference, addme) and
-#: facecore.data.enroll, which import it from here.
-__all__ = [
-    "DETECTOR_NAMES",
-    "Detection",
-    "Detector",
-    "HaarDetector",
-    "NoneDetector",
-    "YuNetDetector",
-    "create_detector",
-    "crop_face",
-    "find_yunet_model",
-    "list_detectors",
-]
+__all__ = ["DETECTOR_NAMES", "NoneDetector", "create_detector", "list_detectors"]

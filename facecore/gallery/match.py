@@ -81,7 +81,7 @@ class Matcher:
 
 
 class _GalleryNearest:
-    """The nearest enrolled faces, in the shape :class:`~facecore.recognize.models.NearestImages` answers."""
+    """The nearest enrolled faces, in the shape :class:`~facecore.recognize.nearest.NearestImages` answers."""
 
     def __init__(self, model: GalleryModel) -> None:
         self.model = model

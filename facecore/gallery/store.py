@@ -336,7 +336,6 @@ def person_name(person: str) -> str:
 
 
 #: the old private name, for facecore.live.addme, which imports it from here
-_person_name = person_name
 
 
 __all__ = [

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from facecore.constants import CROP_SIZE
-from facecore.detect.detectors import Detection, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection
 from facecore.errors import ConfigError, EnrollmentError, FacecoreError
 from facecore.gallery.enroll import CLEAR_LARGEST, enroll_add_me
-from facecore.gallery.store import EnrollReport, _person_name
+from facecore.gallery.store import EnrollReport, person_name
 from facecore.mode import require_enroll_allowed
 
 CAPTURING, ENROLLING, DONE, FAILED = "capturing", "enrolling", "done", "failed"
@@ -114,7 +115,7 @@ class AddMe:
         if count < 1 or spacing_s < 0 or timeout_s <= 0:
             raise ConfigError("Add me needs count >= 1, spacing_s >= 0 and timeout_s > 0.")
         self.gallery = gallery
-        self.person = _person_name(person)
+        self.person = person_name(person)
         self.margin = float(margin)
         self.count = int(count)
         self.spacing_s = float(spacing_s)

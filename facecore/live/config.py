@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from facecore.errors import ConfigError
 
 if TYPE_CHECKING:
-    from facecore.detect.detectors import Detector
+    from facecore.detect.detection import Detector
 
 #: how :class:`~facecore.live.recognizer.LiveRecognizer` classifies: ``auto`` picks the faster of
 #: the other two per model
@@ -46,7 +46,7 @@ def _meta(
 class LiveConfig:
     """How a :class:`~facecore.live.recognizer.LiveRecognizer` works (every field has a default).
 
-    ``detector``: a :class:`~facecore.detect.detectors.Detector` or a name for
+    ``detector``: a :class:`~facecore.detect.detection.Detector` or a name for
     :func:`~facecore.live.detection.live_detector`. ``threshold``: None uses each run's calibrated
     threshold; a number applies to every model (the recognizer's ``threshold`` may be changed
     while it runs). ``max_faces``: faces classified per frame, the largest first.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facecore.detect.detectors import Detection, Detector, HaarDetector, YuNetDetector, find_yunet_model
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.haar import HaarDetector
+from facecore.detect.yunet import YuNetDetector, find_yunet_model
 from facecore.errors import DetectorError
 from facecore.live.config import DETECTORS
 from facecore.recognize.results import FacePrediction

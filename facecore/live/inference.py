@@ -25,7 +25,9 @@ import torch
 
 import facecore.gallery  # noqa: F401  # registers gallery:NAME with facecore.recognize (load_recognizer)
 from facecore.constants import CROP_SIZE
-from facecore.detect.detectors import Detection, Detector, create_detector, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection, Detector
+from facecore.detect.detectors import create_detector
 from facecore.errors import ConfigError, FacecoreError
 from facecore.recognize.crops import _as_batch
 from facecore.recognize.models import load_recognizer

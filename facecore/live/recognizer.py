@@ -34,7 +34,8 @@ import numpy as np
 
 import facecore.gallery  # noqa: F401  # registers gallery:NAME for load_recognizer (no torch)
 from facecore.constants import CROP_SIZE
-from facecore.detect.detectors import Detection, crop_face
+from facecore.detect.crop import crop_face
+from facecore.detect.detection import Detection
 from facecore.errors import ConfigError
 from facecore.live.addme import AddMe
 from facecore.live.config import LiveConfig, check_threshold

@@ -33,7 +33,7 @@ from facecore.models.checkpoint import load_model
 from facecore.models.quantize import CALIBRATION_IMAGES, calibration_batches, quantize_int8
 from facecore.models.registry import classifier_head
 from facecore.recognize.crops import _as_batch, _writable, training_crops
-from facecore.recognize.nearest import EMBEDDINGS_FILE, EMBEDDINGS_FORMAT, NearestImages, images_on_disk
+from facecore.recognize.nearest import NearestImages
 from facecore.recognize.onnx import is_export, load_onnx
 from facecore.recognize.openset import DEFAULT_THRESHOLD
 from facecore.recognize.protocol import PROBABILITY, PROBABILITY_SCALE, Recognizer
@@ -342,17 +342,9 @@ def predict_outputs(
     return torch.cat(logits).numpy(), torch.cat(labels).numpy(), emb
 
 
-
-#: ``EMBEDDINGS_FILE``, ``EMBEDDINGS_FORMAT`` and ``images_on_disk`` (now in
-#: :mod:`facecore.recognize.nearest`) are re-exported for facecore.live.inference, which imports
-#: them from here.
 __all__ = [
-    "EMBEDDINGS_FILE",
-    "EMBEDDINGS_FORMAT",
     "LoadedModel",
-    "NearestImages",
     "clear_cache",
-    "images_on_disk",
     "load_recognizer",
     "load_run",
     "model_stamp",

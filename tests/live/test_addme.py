@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from facecore.data.images import load_rgb
-from facecore.detect.detectors import Detection
+from facecore.detect.detection import Detection
 from facecore.errors import EnrollmentError, FacecoreError, ReadOnlyModeError
 from facecore.gallery.enroll import enroll_add_me, enroll_photos
 from facecore.gallery.store import load_gallery

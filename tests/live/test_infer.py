@@ -23,7 +23,8 @@ from facecore.data.transforms import eval_transform_from_dict
 from facecore.errors import CheckpointError, FacecoreError
 from facecore.live.inference import Predictor
 from facecore.models.checkpoint import load_model
-from facecore.recognize.models import EMBEDDINGS_FILE, LoadedModel, clear_cache, load_run
+from facecore.recognize.models import LoadedModel, clear_cache, load_run
+from facecore.recognize.nearest import EMBEDDINGS_FILE
 from facecore.recognize.results import FacePrediction
 from facecore.train.config import TrainConfig
 from facecore.train.epoch import evaluate
