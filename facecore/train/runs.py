@@ -1,7 +1,7 @@
 """Trained runs: claim a new run's folder, delete one safely, and say which models can train here.
 
-Reading runs (:func:`list_runs`, :class:`Run`) sits below training, in :mod:`facecore.recognize.runs`,
-and is re-exported here. :func:`delete_run` refuses a run that a queued or
+Reading runs (:func:`list_runs`, :class:`Run`) sits below training, in :mod:`facecore.recognize.runs`.
+:func:`delete_run` refuses a run that a queued or
 running job trains, resumes or may be setting up, and removes the folder by first renaming it
 aside, so a half-deleted run is never listed.
 """
