@@ -7,6 +7,7 @@ or rename one; calibrate and see the threshold curve; evaluate it on this datase
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,13 +32,20 @@ NEW = "New gallery…"
 SOURCES = ("This dataset's training faces", "Photos of one person", "Webcam")
 
 
+#: How long the outcome of an action stays on the page: reruns that the user did not cause (the
+#: camera's capture starting again after a save) must not wipe it before it is read.
+FLASH_SECONDS = 10.0
+
+
 def _say(kind: str, text: str) -> None:
-    st.session_state["gallery-flash"] = (kind, text)
+    st.session_state["gallery-flash"] = (kind, text, time.monotonic())
 
 
 def _flash() -> None:
-    kind, text = st.session_state.pop("gallery-flash", ("", ""))
-    if text:
+    kind, text, said = st.session_state.get("gallery-flash", ("", "", 0.0))
+    if time.monotonic() - said > FLASH_SECONDS:
+        st.session_state.pop("gallery-flash", None)
+    elif text:
         getattr(st, kind)(text)
 
 

@@ -271,3 +271,22 @@ def test_ice_servers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     for bad in ("not json", '[{"urls": "http://x"}]', '"stun:x"'):
         monkeypatch.setenv("FACECORE_ICE_SERVERS", bad)
         assert ice_servers() == []
+
+
+def test_a_gallery_enrollment_says_so_through_unrelated_reruns(
+    small_dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcome of Enroll stays on the page while other reruns come (the camera's capture
+    starting again after a save reruns the page), and goes once it is old."""
+    from pages.widgets import gallery_panel
+
+    at = section(open_page(), "gallery")
+    at.button(key="gallery-enroll-dataset").click().run()
+    assert not at.exception, at.exception
+    said = [m.value for m in at.success if "into gallery" in m.value]
+    assert said, texts(at)
+    at.run()  # a rerun the user did not cause
+    assert [m.value for m in at.success if "into gallery" in m.value] == said
+    monkeypatch.setattr(gallery_panel, "FLASH_SECONDS", 0.0)
+    at.run()
+    assert not [m.value for m in at.success if "into gallery" in m.value]
