@@ -1,5 +1,9 @@
 """facecore dashboard: builds the navigation and nothing else."""
 
+import pages.widgets.torch_first  # noqa: F401  # before any page imports part of torch
+
+# isort: split
+
 import streamlit as st
 
 st.set_page_config(page_title="facecore", page_icon=":material/face:", layout="wide")

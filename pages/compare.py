@@ -7,6 +7,10 @@ The tabs are drawn by :mod:`pages.widgets.compare_tabs`.
 
 from __future__ import annotations
 
+import pages.widgets.torch_first  # noqa: F401  # first: see there
+
+# isort: split
+
 from dataclasses import replace
 from functools import partial
 

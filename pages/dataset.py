@@ -7,6 +7,10 @@ add-images | enroll | rename | remove-class | remove-image | noface | info | del
 
 from __future__ import annotations
 
+import pages.widgets.torch_first  # noqa: F401  # first: see there
+
+# isort: split
+
 import streamlit as st
 
 from facecore.data import list_datasets, load_dataset

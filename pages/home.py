@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pages.widgets.torch_first  # noqa: F401  # first: see there
+
+# isort: split
+
 import streamlit as st
 
 from facecore import workspace

@@ -7,6 +7,10 @@ streamlit-webrtc and shows the names it publishes.
 
 from __future__ import annotations
 
+import pages.widgets.torch_first  # noqa: F401  # first: see there
+
+# isort: split
+
 import streamlit as st
 
 from facecore.data import load_rgb

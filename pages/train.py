@@ -7,6 +7,10 @@ drawn by :mod:`pages.widgets.train_forms` and :mod:`pages.widgets.train_jobs`.
 
 from __future__ import annotations
 
+import pages.widgets.torch_first  # noqa: F401  # first: see there
+
+# isort: split
+
 from datetime import datetime
 
 import streamlit as st
