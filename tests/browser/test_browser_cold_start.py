@@ -10,10 +10,11 @@ click on a cold server, 3 of 3 when the app imported torch first); after: 0 of 8
 Tabs of different sessions raced the same way: on a cold server Streamlit's legacy mode for a
 ``pages/`` folder runs ``/dataset`` without the app script, so one session imported
 ``torchvision.models`` (Home) while another imported ``torchvision.transforms`` (Dataset). This
-test failed 2 of 3 full CI runs and 1 of 4 runs alone after the modules were split (issue 18);
+test failed in 1 of 2 full CI runs and 1 of 4 runs alone after the modules were split (issue 18).
 ``pages/widgets/torch_first.py``, imported first by the app and every page, makes the second
-session wait for whole packages: 0 of 12 cold starts of this scenario after (1 of 5 and 1 of 1
-before, the server log showing the same ImportError).
+session wait for whole packages: 0 of 12 cold starts of this scenario after; before, 1 of 5 (and
+1 of 1 with the imports in the app script alone, which legacy mode skips), the server log
+showing the same ImportError.
 """
 
 from __future__ import annotations
